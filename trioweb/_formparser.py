@@ -1,0 +1,114 @@
+"""Request bodies: read from ASGI ``receive`` with a size limit, then parsed by werkzeug.
+
+Rules:
+
+* The body is read lazily, in whichever task asks for it, and at most once; a lock serialises
+  readers (the view, and the disconnect watcher that drains what the view left unread).
+* ``MAX_CONTENT_LENGTH`` is enforced twice: up front against ``Content-Length`` and while the
+  chunks arrive, so an oversized upload is refused with ``413`` after at most ``limit`` bytes have
+  been buffered, never after all of them.
+* A client that goes away mid-body raises werkzeug's ``ClientDisconnected`` (a ``400``).
+* Form parsing (urlencoded and multipart) is werkzeug's :class:`~werkzeug.formparser.FormDataParser`
+  over the buffered body, with the same limits.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import trio
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
+
+from ._types import Receive
+
+
+class Body:
+    """One request's body, read from ``receive`` on demand and kept."""
+
+    def __init__(self, receive: Receive, *, content_length: int | None, limit: int | None) -> None:
+        self._receive = receive
+        self._content_length = content_length
+        self.limit = limit
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._lock = trio.Lock()
+        self._error: Exception | None = None
+        #: True once the last chunk (``more_body`` false) has arrived.
+        self.complete = False
+
+    async def read(self) -> bytes:
+        """The whole body. Raises ``RequestEntityTooLarge`` past the limit (a checkpoint)."""
+        async with self._lock:
+            await self._fill()
+        return b"".join(self._chunks)
+
+    async def drain(self) -> bool:
+        """Buffer what nobody has read yet, so ``receive`` only has the disconnect left.
+
+        Returns whether the client disconnected meanwhile. Errors (too large, disconnected) are
+        kept for the next :meth:`read`, not raised here; past the limit, the rest is left unread.
+        """
+        async with self._lock:
+            try:
+                await self._fill()
+            except RequestEntityTooLarge:
+                return False
+            except ClientDisconnected:
+                return True
+        return False
+
+    async def _fill(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self.complete:
+            return
+        if (
+            self.limit is not None
+            and self._content_length is not None
+            and self._content_length > self.limit
+        ):
+            self._error = RequestEntityTooLarge()
+            raise self._error
+        while not self.complete:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._error = ClientDisconnected()
+                raise self._error
+            chunk = message.get("body", b"")
+            self._size += len(chunk)
+            if self.limit is not None and self._size > self.limit:
+                self._chunks.clear()
+                self._error = RequestEntityTooLarge()
+                raise self._error
+            if chunk:
+                self._chunks.append(chunk)
+            self.complete = not message.get("more_body", False)
+
+
+def parse_form(
+    body: bytes,
+    mimetype: str,
+    options: dict[str, str],
+    *,
+    max_content_length: int | None,
+    max_form_memory_size: int | None,
+    max_form_parts: int | None,
+) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
+    """Parse an urlencoded or multipart body; other content types give empty dicts.
+
+    Raises ``RequestEntityTooLarge`` when a limit is exceeded and ``BadRequest`` for a malformed
+    multipart body.
+    """
+    parser = FormDataParser(
+        max_content_length=max_content_length,
+        max_form_memory_size=max_form_memory_size,
+        max_form_parts=max_form_parts,
+        silent=False,
+    )
+    try:
+        _, form, files = parser.parse(BytesIO(body), mimetype, len(body), options)
+    except ValueError as error:
+        raise BadRequest(f"Malformed form body: {error}") from error
+    return form, files

@@ -1,0 +1,196 @@
+"""The request object: werkzeug's sans-IO request plus an async body.
+
+Everything about the request line and headers (``args``, ``headers``, ``cookies``,
+``authorization``, ``content_type``, ``url``, ...) is werkzeug's
+:class:`werkzeug.sansio.request.Request`, built from the ASGI scope. The body is read from ASGI
+``receive`` only when asked for (:meth:`Request.get_data`), under ``MAX_CONTENT_LENGTH``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, final
+
+from werkzeug.datastructures import FileStorage, Headers, MultiDict
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.sansio.request import Request as SansIORequest
+
+from ._formparser import Body, parse_form
+from ._types import Receive, Scope
+
+if TYPE_CHECKING:
+    from werkzeug.routing import MapAdapter, Rule
+
+
+def headers_from_scope(scope: Scope) -> Headers:
+    """ASGI's list of byte pairs as werkzeug ``Headers`` (latin-1, as HTTP/1.1 has it)."""
+    return Headers(
+        [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
+    )
+
+
+class BaseRequest(SansIORequest):
+    """What HTTP requests and websockets share: the scope's data and the matched route."""
+
+    def __init__(self, scope: Scope) -> None:
+        client = scope.get("client")
+        server = scope.get("server")
+        super().__init__(
+            method=scope.get("method", "GET"),
+            scheme=scope.get("scheme", "http"),
+            server=(server[0], server[1]) if server is not None else None,
+            root_path=scope.get("root_path", ""),
+            path=scope["path"],
+            query_string=scope.get("query_string", b""),
+            headers=headers_from_scope(scope),
+            remote_addr=client[0] if client is not None else None,
+        )
+        self.scope = scope
+        #: The matched :class:`werkzeug.routing.Rule`, or ``None`` before matching or on a 404.
+        self.url_rule: Rule | None = None
+        #: The URL's variables, as passed to the view.
+        self.view_args: dict[str, Any] | None = None
+        #: The URL map bound to this connection (``url_for`` builds with it).
+        self.url_adapter: MapAdapter
+        #: The routing error (404, 405, ...) to raise once the ``before_*`` hooks have run.
+        self.routing_exception: Exception | None = None
+
+    @property
+    def endpoint(self) -> str | None:
+        """The matched endpoint name (``"blueprint.view"`` for blueprint views)."""
+        return self.url_rule.endpoint if self.url_rule is not None else None
+
+    @property
+    def blueprint(self) -> str | None:
+        """The name of the blueprint the matched endpoint belongs to, if any."""
+        endpoint = self.endpoint
+        if endpoint is not None and "." in endpoint:
+            return endpoint.rpartition(".")[0]
+        return None
+
+    @property
+    def blueprints(self) -> list[str]:
+        """The blueprint and its parents, innermost first (``["parent.child", "parent"]``)."""
+        name = self.blueprint
+        if name is None:
+            return []
+        parts = name.split(".")
+        return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+@final
+class Request(BaseRequest):
+    """An HTTP request, available as the global :data:`trioweb.request` in views and hooks."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        *,
+        max_content_length: int | None = None,
+        max_form_memory_size: int | None = None,
+        max_form_parts: int | None = None,
+    ) -> None:
+        super().__init__(scope)
+        self.max_content_length = max_content_length
+        self.max_form_memory_size = max_form_memory_size
+        self.max_form_parts = max_form_parts
+        self.body = Body(receive, content_length=self.content_length, limit=max_content_length)
+        self._form: tuple[MultiDict[str, str], MultiDict[str, FileStorage]] | None = None
+        self._json: Any = _UNSET
+
+    async def get_data(self, as_text: bool = False) -> Any:
+        """Read the whole body (once; later calls return the same bytes).
+
+        Waits for the client to send it, so it is a checkpoint. Raises ``RequestEntityTooLarge``
+        (413) past ``MAX_CONTENT_LENGTH``, checked while the body streams in, and
+        ``ClientDisconnected`` (400) if the client leaves first. ``as_text`` decodes with the
+        request's charset (UTF-8 unless stated), replacing undecodable bytes.
+        """
+        data = await self.body.read()
+        if as_text:
+            charset = self.mimetype_params.get("charset", "utf-8")
+            return data.decode(charset, "replace")
+        return data
+
+    @property
+    def data(self) -> Awaitable[bytes]:
+        """``await request.data``: the body as bytes, like :meth:`get_data`."""
+        return self.get_data()
+
+    async def get_json(self, force: bool = False, silent: bool = False) -> Any:
+        """The body parsed as JSON.
+
+        Unless ``force``, the content type must be JSON (``application/json`` or ``+json``),
+        else ``415``. Malformed JSON raises ``BadRequest`` (400) with the parser's message; with
+        ``silent`` both cases return ``None`` instead.
+        """
+        if not (force or self.is_json):
+            if silent:
+                return None
+            raise UnsupportedMediaType(
+                "Did not attempt to load JSON data because the request Content-Type was not"
+                " 'application/json'."
+            )
+        if self._json is _UNSET:
+            data = await self.get_data()
+            try:
+                self._json = json.loads(data)
+            except ValueError as error:
+                if silent:
+                    return None
+                raise BadRequest(f"Failed to decode JSON object: {error}") from error
+        return self._json
+
+    @property
+    def json(self) -> Awaitable[Any]:
+        """``await request.json``: :meth:`get_json` with defaults."""
+        return self.get_json()
+
+    async def _load_form(self) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
+        if self._form is None:
+            data = await self.get_data()
+            self._form = parse_form(
+                data,
+                self.mimetype,
+                self.mimetype_params,
+                max_content_length=self.max_content_length,
+                max_form_memory_size=self.max_form_memory_size,
+                max_form_parts=self.max_form_parts,
+            )
+        return self._form
+
+    @property
+    def form(self) -> Awaitable[MultiDict[str, str]]:
+        """``await request.form``: urlencoded or multipart fields (empty for other types).
+
+        Raises ``413`` past ``MAX_CONTENT_LENGTH``, ``MAX_FORM_MEMORY_SIZE`` or
+        ``MAX_FORM_PARTS`` and ``400`` for a malformed multipart body.
+        """
+        return self._form_part(0)
+
+    @property
+    def files(self) -> Awaitable[MultiDict[str, FileStorage]]:
+        """``await request.files``: the uploaded files of a multipart body."""
+        return self._form_part(1)
+
+    async def _form_part(self, index: int) -> Any:
+        if self._form is None:
+            data = await self.get_data()
+            self._form = parse_form(
+                data,
+                self.mimetype,
+                self.mimetype_params,
+                max_content_length=self.max_content_length,
+                max_form_memory_size=self.max_form_memory_size,
+                max_form_parts=self.max_form_parts,
+            )
+        return self._form[index]
+
+
+class _Unset:
+    pass
+
+
+_UNSET: Any = _Unset()

@@ -1,0 +1,117 @@
+"""The response object: werkzeug's sans-IO response plus a body trioweb can send over ASGI.
+
+A body is either bytes, known up front (``Content-Length`` is set), or an async iterable of
+``bytes``/``str`` chunks that is streamed as it is produced (a generator, a file). Headers,
+status, cookies and caching helpers are werkzeug's :class:`werkzeug.sansio.response.Response`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+from werkzeug.datastructures import Headers
+from werkzeug.sansio.response import Response as SansIOResponse
+
+from . import _json
+from ._types import HeadersValue, Send
+
+
+class Response(SansIOResponse):
+    """An HTTP response.
+
+    ``response`` is ``str`` (encoded as UTF-8), ``bytes``, an async iterable of chunks (streamed,
+    no ``Content-Length``) or ``None`` (empty). ``status`` is an ``int`` or a status line such as
+    ``"404 NOT FOUND"``; the default is ``200`` and ``text/html; charset=utf-8``.
+    """
+
+    default_mimetype = "text/html"
+
+    def __init__(
+        self,
+        response: str | bytes | AsyncIterable[bytes | str] | None = None,
+        status: int | str | None = None,
+        headers: HeadersValue | None = None,
+        mimetype: str | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        super().__init__(status, _headers(headers), mimetype, content_type)
+        self._data: bytes | None = b""
+        self._stream: AsyncIterable[bytes | str] | None = None
+        if isinstance(response, AsyncIterable):
+            self._data = None
+            self._stream = response
+        elif response is not None:
+            self.set_data(response)
+
+    @property
+    def is_streamed(self) -> bool:
+        """Whether the body is an async iterable whose length is unknown until it is sent."""
+        return self._stream is not None
+
+    def set_data(self, value: str | bytes) -> None:
+        """Replace the body and set ``Content-Length``."""
+        if isinstance(value, str):
+            value = value.encode()
+        elif not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError(f"a response body must be str or bytes, not {type(value).__name__}")
+        self._data = bytes(value)
+        self._stream = None
+        self.headers["Content-Length"] = str(len(self._data))
+
+    async def get_data(self, as_text: bool = False) -> Any:
+        """The whole body; a streamed body is consumed (and kept) by this call."""
+        if self._data is None:
+            self.set_data(b"".join([chunk async for chunk in self.iter_encoded()]))
+        assert self._data is not None
+        return self._data.decode() if as_text else self._data
+
+    async def get_json(self) -> Any:
+        """The body parsed as JSON; raises ``ValueError`` if it is not JSON."""
+        return _json.loads(await self.get_data())
+
+    async def iter_encoded(self) -> AsyncIterator[bytes]:
+        """The body as byte chunks (a streamed body can be iterated once)."""
+        if self._stream is None:
+            if self._data:
+                yield self._data
+            return
+        stream, self._stream = self._stream, None
+        try:
+            async for chunk in stream:
+                yield chunk.encode() if isinstance(chunk, str) else chunk
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def send(self, send: Send, *, head: bool = False) -> None:
+        """Send this response over ASGI; ``head`` sends the headers only (for ``HEAD``)."""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": self.asgi_headers(),
+            }
+        )
+        if head or self._stream is None:
+            body = b"" if head or self._data is None else self._data
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        async for chunk in self.iter_encoded():
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def asgi_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers as ASGI's list of latin-1 byte pairs."""
+        return [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.headers.items()
+        ]
+
+
+def _headers(value: HeadersValue | None) -> Headers | None:
+    if value is None or isinstance(value, Headers):
+        return value
+    return Headers(value)

@@ -1,0 +1,76 @@
+"""URL routing: a thin layer over werkzeug's :class:`~werkzeug.routing.Map`.
+
+werkzeug does the matching, the converters and URL building; it also knows websocket rules
+(``Rule(websocket=True)``), so a path can carry both an HTTP view and a websocket handler, an HTTP
+request to a websocket-only path is a ``400`` and a wrong method a ``405`` with ``Allow``. This
+module only adapts an ASGI scope to werkzeug's ``MapAdapter``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from werkzeug.routing import Map, MapAdapter, Rule
+
+from ._types import Scope
+
+
+class Router:
+    """The app's URL map; :meth:`adapter` binds it to one connection's scope."""
+
+    def __init__(self, *, strict_slashes: bool = True, host_matching: bool = False) -> None:
+        self.url_map = Map(strict_slashes=strict_slashes, host_matching=host_matching)
+
+    def add(
+        self,
+        rule: str,
+        endpoint: str,
+        *,
+        methods: Iterable[str] | None,
+        websocket: bool,
+        **options: Any,
+    ) -> Rule:
+        """Add a rule; raises ``ValueError`` (from werkzeug) for a malformed rule string."""
+        if websocket or methods is None:
+            methods = ["GET"]
+        if isinstance(methods, str):
+            raise TypeError(
+                f"methods must be a list of strings, not {methods!r}; use [{methods!r}]"
+            )
+        url_rule = Rule(
+            rule,
+            endpoint=endpoint,
+            methods=[m.upper() for m in methods],
+            websocket=websocket,
+            **options,
+        )
+        self.url_map.add(url_rule)
+        return url_rule
+
+    def adapter(self, scope: Scope) -> MapAdapter:
+        """Bind the map to an ASGI scope (``http`` or ``websocket``)."""
+        websocket = scope["type"] == "websocket"
+        scheme = scope.get("scheme") or ("ws" if websocket else "http")
+        host = _host_of(scope)
+        return self.url_map.bind(
+            host,
+            script_name=scope.get("root_path") or None,
+            url_scheme=scheme,
+            default_method="GET",
+            path_info=scope["path"],
+            query_args=scope.get("query_string", b"").decode("latin-1"),
+        )
+
+
+def _host_of(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            return str(value.decode("latin-1"))
+    server = scope.get("server")
+    if server is None:
+        return "localhost"
+    host, port = server
+    scheme = scope.get("scheme", "http")
+    default = {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(scheme)
+    return str(host) if port in (None, default) else f"{host}:{port}"
