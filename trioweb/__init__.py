@@ -8,7 +8,9 @@ from ._ctx import g as g
 from ._ctx import has_request_context as has_request_context
 from ._ctx import has_websocket_context as has_websocket_context
 from ._ctx import request as request
+from ._ctx import websocket as websocket
 from ._errors import LifespanError as LifespanError
+from ._errors import WebsocketClosed as WebsocketClosed
 from ._helpers import abort as abort
 from ._helpers import jsonify as jsonify
 from ._helpers import make_response as make_response
@@ -21,6 +23,8 @@ from ._response import Response as Response
 from ._serving import serve as serve
 from ._templating import render_template as render_template
 from ._templating import render_template_string as render_template_string
+from ._websocket import Websocket as Websocket
+from ._websocket import WebsocketState as WebsocketState
 
 __version__ = "0.1.0.dev0"
 
@@ -31,6 +35,9 @@ __all__ = [
     "Request",
     "Response",
     "TrioWeb",
+    "Websocket",
+    "WebsocketClosed",
+    "WebsocketState",
     "abort",
     "current_app",
     "g",
@@ -46,4 +53,5 @@ __all__ = [
     "send_from_directory",
     "serve",
     "url_for",
+    "websocket",
 ]

@@ -24,15 +24,18 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import MapAdapter
 
 from . import _asgi, _json
+from ._asgi import Outcome
 from ._blueprints import Blueprint
 from ._config import Config
 from ._ctx import unbind_connection
+from ._errors import WebsocketClosed
 from ._helpers import send_from_directory
 from ._request import BaseRequest, Request
 from ._response import Response
 from ._routing import Router
 from ._scaffold import Kind, Scaffold, require_async
 from ._types import LifespanHook, Receive, Scope, Send, ViewFunc
+from ._websocket import Websocket, WebsocketState
 
 if TYPE_CHECKING:
     from .testing import TestClient
@@ -279,6 +282,37 @@ class TrioWeb(Scaffold):
         except Exception as error:
             return await self.handle_exception(request, error)
         return response
+
+    async def full_dispatch_websocket(self, ws: Websocket) -> Outcome:
+        """Hooks, handler and error handlers for one websocket.
+
+        Before accept, a returned value or an exception becomes the HTTP response that rejects
+        the handshake (an unhandled exception a logged 500). After accept, the handler's return
+        value is ignored, and an exception goes to its error handler (whose value is ignored);
+        the edge then closes with 1011 and re-raises an unhandled one to the server, which logs
+        it. ``WebsocketClosed`` escaping the handler is a normal end.
+        """
+        try:
+            value = await self.preprocess(ws, "websocket")
+            if value is None:
+                value = await self.dispatch(ws)
+            if value is None or ws.state is not WebsocketState.CONNECTING:
+                return Outcome(None, None)
+            return Outcome(self.make_response(value), None)
+        except Exception as raised:
+            error = _unwrap(raised)
+            if ws.state is WebsocketState.CONNECTING:
+                return Outcome(await self.handle_exception(ws, error), None)
+            if isinstance(error, WebsocketClosed):
+                return Outcome(None, None)
+            handler = self.find_error_handler(ws, error)
+            if handler is None:
+                return Outcome(None, error)
+            try:
+                await handler(error)
+            except Exception as handler_error:
+                return Outcome(None, handler_error)
+            return Outcome(None, error, handled=True)
 
     async def process_response(self, conn: BaseRequest, kind: Kind, response: Any) -> Any:
         """Run the ``after_<kind>`` hooks (innermost first, each scope's in reverse order)."""

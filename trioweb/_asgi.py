@@ -18,11 +18,16 @@ import logging
 import traceback
 from typing import TYPE_CHECKING
 
+import attrs
 import trio
+from werkzeug.exceptions import InternalServerError
 
-from ._ctx import bind_app, bind_request
+from ._ctx import bind_app, bind_request, bind_websocket
+from ._errors import WebsocketClosed
 from ._request import Request
+from ._response import Response
 from ._types import Receive, Scope, Send
+from ._websocket import Websocket, WebsocketState
 
 if TYPE_CHECKING:
     from ._app import TrioWeb
@@ -87,8 +92,10 @@ async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Se
             await app.startup()
         except Exception as error:
             log.exception("before_serving failed; the app will not serve")
-            nursery.cancel_scope.cancel()
+            app.nursery = None
+            # Report before cancelling: a send in the cancelled nursery would never happen.
             await send({"type": "lifespan.startup.failed", "message": _describe(error)})
+            nursery.cancel_scope.cancel()
             return
         await send({"type": "lifespan.startup.complete"})
         message = await receive()
@@ -110,7 +117,78 @@ def _describe(error: BaseException) -> str:
 
 
 async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: Send) -> None:
-    """Placeholder until websockets land: refuse the handshake."""
-    await receive()
-    await send({"type": "websocket.close", "code": 1000})
-    del app
+    """Serve one websocket: the pipeline in the handler scope, the watcher beside it, then the
+    ending the handler left undecided (close 1000, close 1011 after an error, the rejection
+    response, or a 500 for a handler that neither accepted nor rejected)."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        raise RuntimeError(f"expected websocket.connect, got {message['type']!r}")
+    ws = Websocket(scope, receive, send)
+    bind_app(app)
+    bind_websocket(ws)
+    app.match_request(ws)
+    ws.handler_scope = handler_scope = trio.CancelScope()
+    outcome = Outcome(None, None)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ws.watch, app.config["DISCONNECT_WATCH_DELAY"])
+        with handler_scope:
+            try:
+                outcome = await app.full_dispatch_websocket(ws)
+            except Exception as error:  # a group the pipeline could not unwrap, say
+                outcome = Outcome(None, error)
+        nursery.cancel_scope.cancel()
+    try:
+        await _finish_websocket(app, ws, outcome)
+    finally:
+        await app.do_teardown(ws, "websocket", outcome.error)
+    if outcome.error is not None and not outcome.handled:
+        raise outcome.error
+
+
+async def _finish_websocket(app: TrioWeb, ws: Websocket, outcome: Outcome) -> None:
+    with trio.CancelScope(shield=True):
+        response = outcome.response
+        if ws.state is WebsocketState.CONNECTING and response is None:
+            if outcome.error is None:
+                log.error(
+                    "websocket handler %s returned without accepting, closing or rejecting the"
+                    " connection; answering 500",
+                    ws.endpoint,
+                )
+            response = app.http_exception_response(InternalServerError())
+        response = await app.process_response(ws, "websocket", response)
+        try:
+            if ws.state is WebsocketState.CONNECTING:
+                await _reject(ws, response, app.response_class)
+            elif ws.state is WebsocketState.CONNECTED:
+                if outcome.error is not None:
+                    await ws.close(1011, "Internal Server Error")
+                else:
+                    await ws.close(1000)
+        except WebsocketClosed:
+            pass
+
+
+async def _reject(ws: Websocket, response: Response | None, response_class: type[Response]) -> None:
+    """Answer the handshake with ``response``, or 403 where the server cannot send one."""
+    if response is None:
+        response = response_class(status=403)
+    sent = await ws.reject(response.status_code, response.asgi_headers(), response.iter_encoded())
+    if not sent and response.status_code != 403:
+        log.warning(
+            "the server has no websocket denial-response extension, so it answered 403"
+            " instead of %s",
+            response.status,
+        )
+
+
+@attrs.frozen
+class Outcome:
+    """How the websocket pipeline ended, for the edge to finish the connection."""
+
+    #: The HTTP response to reject the handshake with (only before accept).
+    response: Response | None
+    #: The exception that ended the handler, if any.
+    error: Exception | None
+    #: Whether an error handler dealt with ``error`` (then it is not re-raised to the server).
+    handled: bool = False

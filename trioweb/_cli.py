@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ._errors import LifespanError
 from ._serving import hypercorn_config, run
 from ._types import ASGIApp
 
@@ -62,9 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("trioweb: --workers must be at least 1", file=sys.stderr)
         return 2
     if args.workers == 1 and not args.reload:
-        run(load_app(args.app), host=args.host, port=args.port)
+        try:
+            run(load_app(args.app), host=args.host, port=args.port)
+        except LifespanError as error:
+            function = "before_serving" if error.phase == "startup" else "after_serving"
+            print(f"trioweb: {function} failed: {_last_line(error.message)}", file=sys.stderr)
+            return 1
         return 0
     return _run_workers(args.app, args.host, args.port, args.workers, args.reload)
+
+
+def _last_line(text: str) -> str:
+    """The last line of a traceback: the exception and its message."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "(no message)"
 
 
 def _run_workers(spec: str, host: str, port: int, workers: int, reload: bool) -> int:

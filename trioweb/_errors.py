@@ -24,3 +24,22 @@ class LifespanError(Exception):
         super().__init__(f"lifespan {phase} failed: {message}")
         self.phase = phase
         self.message = message
+
+
+@final
+class WebsocketClosed(Exception):
+    """The websocket is closed, so it can no longer send or receive.
+
+    Raised by :meth:`Websocket.receive`, :meth:`Websocket.send` (and their JSON forms) and
+    :meth:`Websocket.accept` once the connection is gone: closed by the client, closed by the
+    handler with :meth:`Websocket.close`, rejected before accept, or broken in transport. A
+    handler that is still running when the client disconnects sees ``trio.Cancelled`` first;
+    this exception is what a shielded cleanup, or code outside the handler's scope, gets.
+    :attr:`code` and :attr:`reason` are the close code and reason as far as they are known
+    (``1006`` when the connection broke without a close frame).
+    """
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(f"websocket closed with code {code}" + (f": {reason}" if reason else ""))
+        self.code = code
+        self.reason = reason

@@ -80,7 +80,7 @@ def url_for(
         if endpoint.startswith("."):
             blueprint = conn.blueprint
             endpoint = f"{blueprint}{endpoint}" if blueprint else endpoint[1:]
-        external = bool(_external) if _scheme is None else True
+        external = _scheme is not None if _external is None else _external
     else:
         adapter = app.url_adapter_for(None)
         endpoint = endpoint.removeprefix(".")

@@ -1,9 +1,371 @@
-"""The websocket connection object (issue 3 builds it out)."""
+"""The websocket connection: Quart's API over ASGI, with Trio's cancellation for disconnects.
+
+Rules this module keeps (see ARCHITECTURE.md, "Lifetimes follow the nursery tree"):
+
+* ``receive()`` awaits the server's ASGI ``receive`` in the caller's own task: no task hop, lock
+  or cancel scope per message. One task receives at a time (``trio.BusyResourceError``).
+* A *watcher* task (:meth:`Websocket.watch`, in the connection nursery) notices a disconnect
+  while nobody is in ``receive()``: once the handler has stayed out of ``receive()`` for
+  ``delay`` seconds, it awaits ASGI ``receive`` itself. Data it gets is queued (at most
+  :data:`MAX_PENDING` messages, then it stops listening: backpressure) and handed to the next
+  ``receive()`` in order. When ``receive()`` is called while the watcher listens, it cancels
+  the watcher's wait and waits for the handover; this relies on ASGI ``receive`` being
+  cancel-safe, as Hypercorn's (a trio memory channel) is. A busy handler costs the watcher about
+  two wake-ups per ``delay``, an idle one none.
+* A disconnect, whoever sees it, records the close code and reason and cancels the handler's
+  scope: the handler gets ``trio.Cancelled`` wherever it waits. After that, and after the
+  handler's own ``close()``, ``receive``/``send`` raise :class:`~trioweb.WebsocketClosed`.
+  Transport errors from the server's ``send`` count as a disconnect; they never leak.
+"""
 
 from __future__ import annotations
 
+import enum
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from typing import Any, NoReturn, final
+
+import trio
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import BadRequest
+
+from . import _json
+from ._errors import WebsocketClosed
 from ._request import BaseRequest
+from ._types import Message, Receive, Scope, Send
+
+#: How many messages the watcher queues for a handler that is not receiving before it stops
+#: reading (and the server's own bounded queue then slows the client down).
+MAX_PENDING = 16
+
+_TRANSPORT_ERRORS = (
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    trio.BusyResourceError,
+    OSError,
+)
 
 
+class WebsocketState(enum.Enum):
+    """Where a websocket is in its life; each state says what the handler may still do."""
+
+    #: The client asked to connect. The handler may accept, or reject with an HTTP response
+    #: (returning one, ``abort``, or ``close()``, which the server turns into a 403).
+    CONNECTING = enum.auto()
+    #: Accepted: messages flow both ways.
+    CONNECTED = enum.auto()
+    #: Rejected before accept with an HTTP response; no websocket ever existed.
+    REJECTED = enum.auto()
+    #: Closed by the client, by the handler, or by a broken transport.
+    CLOSED = enum.auto()
+
+
+_CONNECTING = WebsocketState.CONNECTING
+_CONNECTED = WebsocketState.CONNECTED
+
+
+@final
 class Websocket(BaseRequest):
-    """A websocket connection."""
+    """A websocket connection, available as the global :data:`trioweb.websocket` in the handler,
+    its ``*_websocket`` hooks and every task they start.
+
+    It has the request's attributes (``path``, ``args``, ``headers``, ``authorization``, ...)
+    with a ``ws``/``wss`` ``scheme``, plus the messaging API below.
+    """
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        super().__init__(scope)
+        self._asgi_receive = receive
+        self._asgi_send = send
+        self.state = WebsocketState.CONNECTING
+        #: The close code once the websocket is closed (by either side), else ``None``.
+        self.close_code: int | None = None
+        #: The close reason once the websocket is closed, else ``None``.
+        self.close_reason: str | None = None
+        #: The subprotocol chosen by :meth:`accept`, if any.
+        self.subprotocol: str | None = None
+        #: The handler's cancel scope; a disconnect cancels it. Set by the I/O edge.
+        self.handler_scope: trio.CancelScope | None = None
+        self._pending: deque[Message] = deque()
+        self._receiving = False
+        self._receives = 0
+        self._wake: trio.Event | None = None
+        self._listen_scope: trio.CancelScope | None = None
+        self._handover: trio.Event | None = None
+
+    @property
+    def requested_subprotocols(self) -> list[str]:
+        """The subprotocols the client offered, in its order of preference."""
+        return list(self.scope.get("subprotocols") or ())
+
+    # Handshake ----------------------------------------------------------------------------------
+
+    async def accept(
+        self,
+        headers: Headers | Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        subprotocol: str | None = None,
+    ) -> None:
+        """Accept the handshake, optionally with extra response ``headers`` and a
+        ``subprotocol``; does nothing if already accepted.
+
+        ``subprotocol`` must be one the client offered, else ``ValueError`` and nothing is sent.
+        Raises :class:`~trioweb.WebsocketClosed` if the websocket was rejected or closed.
+        A checkpoint.
+        """
+        if self.state is _CONNECTED:
+            await trio.lowlevel.checkpoint()
+            return
+        if self.state is not _CONNECTING:
+            raise self._closed_error()
+        if subprotocol is not None and subprotocol not in self.requested_subprotocols:
+            raise ValueError(
+                f"subprotocol {subprotocol!r} was not offered by the client; it offered"
+                f" {self.requested_subprotocols!r}"
+            )
+        raw_headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in Headers(headers or ()).items()
+        ]
+        message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
+        if raw_headers:
+            message["headers"] = raw_headers
+        self.state = _CONNECTED
+        self.subprotocol = subprotocol
+        await self._send_or_disconnect(message)
+
+    # Receiving ------------------------------------------------------------------------------------
+
+    async def receive(self) -> str | bytes:
+        """Wait for the next message and return it as sent: ``str`` for a text frame, ``bytes``
+        for a binary one, empty frames included.
+
+        Accepts the handshake first if needed. If the client disconnects, the handler is
+        cancelled (``trio.Cancelled``); once closed, raises :class:`~trioweb.WebsocketClosed`.
+        Raises ``trio.BusyResourceError`` if another task is already receiving.
+        """
+        if self.state is not _CONNECTED:
+            await self._ensure_connected()
+        if self._pending:
+            message = self._pending.popleft()
+            await trio.lowlevel.checkpoint()
+            self._wake_watcher()
+        else:
+            if self._receiving:
+                raise trio.BusyResourceError("another task is already receiving on this websocket")
+            if self._listen_scope is not None:
+                await self._take_over_from_watcher()
+                if self._pending:
+                    return await self._decode(self._pending.popleft())
+            self._receiving = True
+            try:
+                message = await self._asgi_receive()
+            finally:
+                self._receiving = False
+                self._receives += 1
+                self._wake_watcher()
+        if message["type"] == "websocket.receive":
+            text = message.get("text")
+            if text is not None:
+                return str(text)
+            data = message.get("bytes")
+            return bytes(data) if data is not None else b""
+        return await self._decode(message)
+
+    async def _decode(self, message: Message) -> str | bytes:
+        if message["type"] == "websocket.receive":
+            text = message.get("text")
+            if text is not None:
+                return str(text)
+            data = message.get("bytes")
+            return bytes(data) if data is not None else b""
+        if message["type"] == "websocket.disconnect":
+            self._disconnect(message.get("code", 1005), message.get("reason") or "")
+            await trio.lowlevel.checkpoint()  # raises Cancelled in the handler's scope
+            raise self._closed_error()
+        raise RuntimeError(f"unexpected ASGI message {message['type']!r} on a websocket")
+
+    async def receive_json(self) -> Any:
+        """:meth:`receive` a message and parse it as JSON.
+
+        Raises werkzeug's ``BadRequest`` if it is not valid JSON; the websocket stays usable.
+        """
+        data = await self.receive()
+        try:
+            return _json.loads(data)
+        except ValueError as error:
+            raise BadRequest(f"The websocket message is not valid JSON: {error}") from error
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            yield await self.receive()
+
+    # Sending ------------------------------------------------------------------------------------
+
+    async def send(self, data: str | bytes) -> None:
+        """Send ``data`` as a text frame (``str``) or a binary frame (``bytes``-like).
+
+        Accepts the handshake first if needed. Raises ``TypeError`` for any other type, and
+        :class:`~trioweb.WebsocketClosed` once the websocket is closed. A checkpoint.
+        """
+        if isinstance(data, str):
+            message: Message = {"type": "websocket.send", "text": data}
+        elif isinstance(data, bytes | bytearray | memoryview):
+            message = {"type": "websocket.send", "bytes": bytes(data)}
+        else:
+            raise TypeError(
+                f"websocket.send() takes str or bytes, not {type(data).__name__};"
+                " use send_json() for other values"
+            )
+        if self.state is not _CONNECTED:
+            await self._ensure_connected()
+        await self._send_or_disconnect(message)
+
+    async def send_json(self, *args: Any, **kwargs: Any) -> None:
+        """Send a JSON text frame, built as :func:`~trioweb.jsonify` builds its body."""
+        await self.send(_json.dumps(_json.jsonable(*args, **kwargs)))
+
+    # Closing --------------------------------------------------------------------------------------
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the websocket with ``code`` and ``reason``.
+
+        Before accept, this rejects the handshake: the server answers HTTP 403. Afterwards the
+        handler keeps running, but :meth:`send`/:meth:`receive` raise
+        :class:`~trioweb.WebsocketClosed`. Closing a closed websocket does nothing. Raises
+        ``ValueError`` for a code a server may not send or a reason over 123 UTF-8 bytes.
+        """
+        _check_close(code, reason)
+        if self.state is _CONNECTING:
+            self.state = WebsocketState.REJECTED
+            await self._send_or_disconnect({"type": "websocket.close", "code": code})
+        elif self.state is _CONNECTED:
+            self.state = WebsocketState.CLOSED
+            self.close_code, self.close_reason = code, reason
+            await self._send_or_disconnect(
+                {"type": "websocket.close", "code": code, "reason": reason}
+            )
+        else:
+            await trio.lowlevel.checkpoint()
+
+    async def reject(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: AsyncIterable[bytes],
+    ) -> bool:
+        """Reject the handshake with an HTTP response (used by trioweb's pipeline).
+
+        Sends it through the ASGI websocket denial-response extension and returns ``True``; a
+        server without the extension gets a close instead (it answers 403) and ``False`` is
+        returned. Raises :class:`~trioweb.WebsocketClosed` if the websocket is not connecting.
+        """
+        if self.state is not _CONNECTING:
+            raise self._closed_error()
+        self.state = WebsocketState.REJECTED
+        if "websocket.http.response" not in self.scope.get("extensions", {}):
+            await self._send_or_disconnect({"type": "websocket.close", "code": 1000})
+            return False
+        await self._send_or_disconnect(
+            {"type": "websocket.http.response.start", "status": status, "headers": headers}
+        )
+        async for chunk in body:
+            if chunk:
+                await self._send_or_disconnect(
+                    {"type": "websocket.http.response.body", "body": chunk, "more_body": True}
+                )
+        await self._send_or_disconnect(
+            {"type": "websocket.http.response.body", "body": b"", "more_body": False}
+        )
+        return True
+
+    # Internals ------------------------------------------------------------------------------------
+
+    async def _ensure_connected(self) -> None:
+        if self.state is _CONNECTING:
+            await self.accept()
+        else:
+            raise self._closed_error()
+
+    async def _send_or_disconnect(self, message: Message) -> None:
+        try:
+            await self._asgi_send(message)
+        except _TRANSPORT_ERRORS as error:
+            self._disconnect(1006, f"the connection broke: {error!r}")
+            await trio.lowlevel.checkpoint()  # raises Cancelled in the handler's scope
+            raise self._closed_error() from error
+
+    def _closed_error(self) -> WebsocketClosed:
+        if self.state is WebsocketState.REJECTED:
+            return WebsocketClosed(1006, "the handshake was rejected; the websocket never opened")
+        return WebsocketClosed(self.close_code or 1006, self.close_reason or "")
+
+    def _disconnect(self, code: int, reason: str) -> None:
+        """Record that the connection is gone and cancel the handler."""
+        if self.state is _CONNECTED or self.state is _CONNECTING:
+            self.state = WebsocketState.CLOSED
+            self.close_code, self.close_reason = code, reason
+        if self.handler_scope is not None:
+            self.handler_scope.cancel()
+
+    def _wake_watcher(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+            self._wake = None
+
+    async def _take_over_from_watcher(self) -> None:
+        self._handover = handover = trio.Event()
+        assert self._listen_scope is not None
+        self._listen_scope.cancel()
+        await handover.wait()
+
+    async def watch(self, delay: float) -> NoReturn:
+        """Notice a disconnect while the handler is not receiving (see the module's rules).
+
+        Runs in the connection nursery until cancelled; never returns.
+        """
+        while True:
+            if self.state is not _CONNECTING and self.state is not _CONNECTED:
+                await trio.sleep_forever()
+            if self._receiving or len(self._pending) >= MAX_PENDING:
+                self._wake = wake = trio.Event()
+                await wake.wait()
+                continue
+            receives = self._receives
+            await trio.sleep(delay)
+            while not self._receiving and self._receives == receives:
+                if len(self._pending) >= MAX_PENDING or not await self._listen():
+                    break
+
+    async def _listen(self) -> bool:
+        """Receive one message for the handler; ``False`` if the handler took over."""
+        message: Message | None = None
+        with trio.CancelScope() as self._listen_scope:
+            message = await self._asgi_receive()
+        self._listen_scope = None
+        if message is not None:
+            if message["type"] == "websocket.disconnect":
+                self._disconnect(message.get("code", 1005), message.get("reason") or "")
+            else:
+                self._pending.append(message)
+        if self._handover is not None:
+            self._handover.set()
+            self._handover = None
+            return False
+        return message is not None and self.state is _CONNECTED
+
+
+def _check_close(code: int, reason: str) -> None:
+    if not (
+        code == 1000
+        or (1001 <= code <= 1014 and code not in (1004, 1005, 1006))
+        or 3000 <= code <= 4999
+    ):
+        raise ValueError(
+            f"{code} is not a close code a server may send: use 1000 (normal), 1001-1014"
+            " (but not 1004-1006) or an application code in 3000-4999"
+        )
+    if len(reason.encode()) > 123:
+        raise ValueError("a close reason may be at most 123 bytes of UTF-8")

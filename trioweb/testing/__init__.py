@@ -2,5 +2,14 @@
 
 from ._client import TestClient as TestClient
 from ._client import TestResponse as TestResponse
+from ._websocket import TestWebsocket as TestWebsocket
+from ._websocket import WebsocketDisconnectError as WebsocketDisconnectError
+from ._websocket import WebsocketResponseError as WebsocketResponseError
 
-__all__ = ["TestClient", "TestResponse"]
+__all__ = [
+    "TestClient",
+    "TestResponse",
+    "TestWebsocket",
+    "WebsocketDisconnectError",
+    "WebsocketResponseError",
+]

@@ -19,6 +19,7 @@ from werkzeug.test import EnvironBuilder
 from .._errors import LifespanError
 from .._response import Response
 from .._types import ASGIApp, Message
+from ._websocket import TestWebsocket, websocket_scope
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -55,15 +56,19 @@ class TestClient:
     async def __aenter__(self) -> TestClient:
         if self._stack is not None:
             raise RuntimeError("this test client is already open; use a new one")
-        async with AsyncExitStack() as stack:
-            self._nursery = await stack.enter_async_context(trio.open_nursery())
-            to_app, app_inbox = trio.open_memory_channel[Message](1)
-            app_outbox, from_app = trio.open_memory_channel[Message](1)
-            self._to_app, self._from_app = to_app, from_app
-            scope = {"type": "lifespan", "asgi": _ASGI, "state": {}}
-            self._nursery.start_soon(self.app, scope, app_inbox.receive, app_outbox.send)
+        stack = AsyncExitStack()
+        self._nursery = await stack.enter_async_context(trio.open_nursery())
+        to_app, app_inbox = trio.open_memory_channel[Message](1)
+        app_outbox, from_app = trio.open_memory_channel[Message](1)
+        self._to_app, self._from_app = to_app, from_app
+        scope = {"type": "lifespan", "asgi": _ASGI, "state": {}}
+        self._nursery.start_soon(self.app, scope, app_inbox.receive, app_outbox.send)
+        try:
             await self._lifespan("startup")
-            self._stack = stack.pop_all()
+        except BaseException:
+            await self._close(stack)
+            raise
+        self._stack = stack
         return self
 
     async def __aexit__(
@@ -74,17 +79,23 @@ class TestClient:
     ) -> bool | None:
         stack, self._stack = self._stack, None
         assert stack is not None
-        assert self._nursery is not None
+        if exc is not None:
+            await self._close(stack)
+            return None
         try:
-            if exc is None:
-                await self._lifespan("shutdown")
-            else:
-                self._nursery.cancel_scope.cancel()
-        except BaseException as error:
-            self._nursery.cancel_scope.cancel()
-            await stack.__aexit__(type(error), error, error.__traceback__)
+            await self._lifespan("shutdown")
+        except BaseException:
+            await self._close(stack)
             raise
-        return await stack.__aexit__(exc_type, exc, tb)
+        await stack.aclose()
+        return None
+
+    async def _close(self, stack: AsyncExitStack) -> None:
+        """Cancel the app's lifespan and close the nursery without handing it the error being
+        raised, so that error reaches the caller as it is, not wrapped in an exception group."""
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+        await stack.aclose()
 
     async def _lifespan(self, phase: str) -> None:
         assert self._to_app is not None
@@ -98,6 +109,35 @@ class TestClient:
             raise LifespanError(phase, reply.get("message", ""))
         if reply["type"] != f"lifespan.{phase}.complete":
             raise RuntimeError(f"the app answered lifespan.{phase} with {reply['type']!r}")
+
+    # Websockets -----------------------------------------------------------------------------------
+
+    def websocket(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | Headers | list[tuple[str, str]] | None = None,
+        subprotocols: list[str] | None = None,
+        query_string: Mapping[str, Any] | str | bytes | None = None,
+        scheme: str = "ws",
+        root_path: str = "",
+    ) -> TestWebsocket:
+        """A websocket to ``path``: ``async with client.websocket("/ws") as ws:``.
+
+        Entering returns once the app accepts; a rejection raises
+        :class:`WebsocketResponseError` (close before accept: status 403).
+        """
+        scope = websocket_scope(
+            path,
+            headers=headers,
+            subprotocols=subprotocols,
+            query_string=query_string,
+            scheme=scheme,
+            root_path=root_path,
+            client=CLIENT_ADDR,
+            asgi=_ASGI,
+        )
+        return TestWebsocket(self.app, scope, self.timeout)
 
     # HTTP ---------------------------------------------------------------------------------------
 
