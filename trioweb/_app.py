@@ -271,17 +271,23 @@ class TrioWeb(Scaffold):
         return await self.view_functions[conn.url_rule.endpoint](**(conn.view_args or {}))
 
     async def full_dispatch_request(self, request: Request) -> Response:
-        """Hooks, view and error handlers for one HTTP request; always returns a response."""
+        """Hooks, view and error handlers for one HTTP request; always returns a response.
+
+        The ``after_request`` hooks see every response, error pages included (as in Flask); if
+        one of them raises, the error's response is sent without running them again.
+        """
         try:
             value = await self.preprocess(request, "request")
             if value is None:
                 value = await self.dispatch(request)
-            response: Response = await self.process_response(
-                request, "request", self.make_response(value)
-            )
+            response = self.make_response(value)
+        except Exception as error:
+            response = await self.handle_exception(request, error)
+        try:
+            processed: Response = await self.process_response(request, "request", response)
         except Exception as error:
             return await self.handle_exception(request, error)
-        return response
+        return processed
 
     async def full_dispatch_websocket(self, ws: Websocket) -> Outcome:
         """Hooks, handler and error handlers for one websocket.
@@ -365,6 +371,7 @@ class TrioWeb(Scaffold):
             conn.path,
             exc_info=(type(error), error, error.__traceback__),
         )
+        conn.unhandled_exception = error
         server_error = InternalServerError(original_exception=error)
         handler = self.find_error_handler(conn, server_error)
         if handler is not None and not isinstance(error, InternalServerError):

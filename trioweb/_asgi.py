@@ -68,7 +68,10 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
                     "Error while sending the response to %s %s", request.method, request.path
                 )
         nursery.cancel_scope.cancel()
+    if error is None:
+        error = request.unhandled_exception
     await app.do_teardown(request, "request", error)
+    request.close()
 
 
 async def _watch_http_disconnect(
@@ -140,7 +143,7 @@ async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: S
     try:
         await _finish_websocket(app, ws, outcome)
     finally:
-        await app.do_teardown(ws, "websocket", outcome.error)
+        await app.do_teardown(ws, "websocket", outcome.error or ws.unhandled_exception)
     if outcome.error is not None and not outcome.handled:
         raise outcome.error
 

@@ -23,7 +23,7 @@ def load_app(spec: str) -> ASGIApp:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        if error.name is not None and module_name.startswith(error.name):
+        if error.name is not None and (module_name + ".").startswith(error.name + "."):
             raise SystemExit(f"trioweb: cannot import {module_name!r} ({error})") from None
         raise
     try:
@@ -62,15 +62,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         print("trioweb: --workers must be at least 1", file=sys.stderr)
         return 2
-    if args.workers == 1 and not args.reload:
-        try:
-            run(load_app(args.app), host=args.host, port=args.port)
-        except LifespanError as error:
-            function = "before_serving" if error.phase == "startup" else "after_serving"
-            print(f"trioweb: {function} failed: {_last_line(error.message)}", file=sys.stderr)
-            return 1
-        return 0
-    return _run_workers(args.app, args.host, args.port, args.workers, args.reload)
+    bind = hypercorn_config(args.host, args.port).bind[0]
+    app = load_app(args.app)  # fails here, with a clear message, rather than in every worker
+    try:
+        if args.workers == 1 and not args.reload:
+            run(app, host=args.host, port=args.port)
+            return 0
+        return _run_workers(args.app, args.host, args.port, args.workers, args.reload)
+    except LifespanError as error:
+        function = "before_serving" if error.phase == "startup" else "after_serving"
+        print(f"trioweb: {function} failed: {_last_line(error.message)}", file=sys.stderr)
+    except OSError as error:
+        print(f"trioweb: cannot serve on {bind}: {error.strerror or error}", file=sys.stderr)
+    return 1
 
 
 def _last_line(text: str) -> str:
@@ -82,15 +86,14 @@ def _last_line(text: str) -> str:
 def _run_workers(spec: str, host: str, port: int, workers: int, reload: bool) -> int:
     from hypercorn.run import run as hypercorn_run
 
-    load_app(spec)  # fail here, with a clear message, rather than in every worker
     config = hypercorn_config(host, port)
     config.application_path = spec
     config.worker_class = "trio"
     config.workers = workers
     config.use_reloader = reload
+    where = f"http://{config.bind[0]}" if port else f"a free port of {host}"
     print(
-        f"trioweb: serving {spec} on http://{host}:{port} with {workers} worker(s)"
-        " (Ctrl+C to quit)",
+        f"trioweb: serving {spec} on {where} with {workers} worker(s) (Ctrl+C to quit)",
         file=sys.stderr,
         flush=True,
     )

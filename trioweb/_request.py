@@ -55,6 +55,8 @@ class BaseRequest(SansIORequest):
         self.url_adapter: MapAdapter
         #: The routing error (404, 405, ...) to raise once the ``before_*`` hooks have run.
         self.routing_exception: Exception | None = None
+        #: The exception no error handler took (it became a 500), for the ``teardown_*`` hooks.
+        self.unhandled_exception: Exception | None = None
 
     @property
     def endpoint(self) -> str | None:
@@ -176,17 +178,14 @@ class Request(BaseRequest):
         return self._form_part(1)
 
     async def _form_part(self, index: int) -> Any:
-        if self._form is None:
-            data = await self.get_data()
-            self._form = parse_form(
-                data,
-                self.mimetype,
-                self.mimetype_params,
-                max_content_length=self.max_content_length,
-                max_form_memory_size=self.max_form_memory_size,
-                max_form_parts=self.max_form_parts,
-            )
-        return self._form[index]
+        return (await self._load_form())[index]
+
+    def close(self) -> None:
+        """Close the uploaded files, which may be spooled to disk (trioweb calls this once the
+        request's teardown hooks have run)."""
+        if self._form is not None:
+            for _, file in self._form[1].items(multi=True):
+                file.close()
 
 
 class _Unset:

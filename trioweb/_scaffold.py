@@ -170,7 +170,8 @@ class Scaffold:
         return self._hook("before", "request", func)
 
     def after_request(self, func: F) -> F:
-        """Run ``func(response)`` after each HTTP view; it returns the response to send."""
+        """Run ``func(response)`` on each HTTP response, error pages included; it returns the
+        response to send."""
         return self._hook("after", "request", func)
 
     def teardown_request(self, func: F) -> F:

@@ -150,11 +150,12 @@ class _LifespanWatch:
 
 def run(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 5000) -> None:
     """Serve ``app`` in this process until Ctrl+C or SIGTERM; blocks, and returns after the
-    graceful shutdown.
+    graceful shutdown (a second Ctrl+C interrupts that with ``KeyboardInterrupt``).
 
     Call it from the main thread (it handles signals). Prints the URL, then ``trioweb: stopped``,
     to stderr; logs to stderr unless logging is already configured. Raises
-    :class:`~trioweb.LifespanError` if ``before_serving`` or ``after_serving`` fails.
+    :class:`~trioweb.LifespanError` if ``before_serving`` or ``after_serving`` fails, and
+    ``OSError`` if it cannot listen on ``host:port``.
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -169,26 +170,24 @@ def run(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 5000) -> None:
 
     try:
         trio.run(main)
-    except BaseException as error:  # re-raised below unless it is a lone Ctrl+C
-        leaf = _lone_leaf(error)
-        if isinstance(leaf, LifespanError):
-            raise leaf from None
-        if not isinstance(leaf, KeyboardInterrupt):  # a second Ctrl+C cut the shutdown short
-            raise
+    except BaseExceptionGroup as group:  # main's nursery wraps what serve raised
+        raise _lone_leaf(group) from None
     print("trioweb: stopped", file=sys.stderr, flush=True)
 
 
 async def _cancel_on_signal(
     scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
+    """Cancel ``scope`` at the first SIGINT or SIGTERM (then signals act as usual again)."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
-        async for _ in signals:
-            scope.cancel()
-            return
+        await anext(signals)
+    scope.cancel()
 
 
-def _lone_leaf(error: BaseException) -> BaseException:
+def _lone_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception in ``group`` and its nested groups, or ``group`` if it holds several."""
+    error: BaseException = group
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error

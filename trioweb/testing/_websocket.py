@@ -71,6 +71,16 @@ class TestWebsocket:
         self._closed: WebsocketDisconnectError | None = None
         self._disconnected = False
 
+    @property
+    def close_code(self) -> int | None:
+        """The code of the close frame the app sent, once :meth:`receive` has seen it."""
+        return self._closed.code if self._closed is not None else None
+
+    @property
+    def close_reason(self) -> str | None:
+        """The reason of the close frame the app sent, once :meth:`receive` has seen it."""
+        return self._closed.reason if self._closed is not None else None
+
     async def _run_app(self) -> None:
         try:
             await self._app(self.scope, self._app_inbox.receive, self._app_send)
