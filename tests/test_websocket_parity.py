@@ -390,7 +390,7 @@ async def script_closing(connect: Connect, seen: list[Any]) -> None:
 
 
 def build_disconnects(app: TrioWeb, log: list[Any]) -> None:
-    send_channel, receive_channel = trio.open_memory_channel[str](0)
+    _send_channel, receive_channel = trio.open_memory_channel[str](0)
     app.config["DISCONNECT_WATCH_DELAY"] = 0.01
 
     async def wait(where: str) -> None:

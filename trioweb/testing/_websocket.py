@@ -177,13 +177,20 @@ class TestWebsocket:
         return None
 
     async def _finish(self, code: int = 1000, reason: str = "") -> None:
-        """Tell the app the client left (unless it knows), then wait for the handler to end."""
+        """Tell the app the client left (unless it knows), then wait for the handler to end.
+
+        If the handler's queue is full (it is not receiving), the disconnect cannot be queued:
+        the connection is torn down instead, cancelling the app as a server shutdown would.
+        """
+        if not self._disconnected and not self._app_done.is_set():
+            self._disconnected = True
+            message = {"type": "websocket.disconnect", "code": code, "reason": reason}
+            try:
+                self._to_app.send_nowait(message)
+            except trio.WouldBlock:
+                assert self._nursery is not None
+                self._nursery.cancel_scope.cancel()
         with trio.fail_after(self.timeout):
-            if not self._disconnected and not self._app_done.is_set():
-                self._disconnected = True
-                await self._to_app.send(
-                    {"type": "websocket.disconnect", "code": code, "reason": reason}
-                )
             await self._app_done.wait()
 
     # Messages -------------------------------------------------------------------------------------

@@ -1,0 +1,363 @@
+"""The websocket object and its lifecycle: messages, the disconnect watcher, closing, errors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from trioweb import TrioWeb, WebsocketClosed, WebsocketState, websocket
+from trioweb._websocket import MAX_PENDING
+from trioweb.testing import WebsocketDisconnectError, WebsocketResponseError
+
+Message = dict[str, Any]
+
+
+def ws_scope(path: str = "/ws", **extra: Any) -> Message:
+    scope: Message = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "path": path,
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 1),
+        "server": ("localhost", 80),
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},
+    }
+    scope.update(extra)
+    return scope
+
+
+class Peer:
+    """A server side whose ``receive`` is a memory channel (cancel-safe, as Hypercorn's)."""
+
+    def __init__(self) -> None:
+        self.to_app, self.inbox = trio.open_memory_channel[Message](10)
+        self.sent: list[Message] = []
+        self.fail_sends_with: BaseException | None = None
+
+    async def send(self, message: Message) -> None:
+        await trio.lowlevel.checkpoint()
+        if self.fail_sends_with is not None and message["type"] != "websocket.accept":
+            raise self.fail_sends_with
+        self.sent.append(message)
+
+
+async def test_watcher_queues_messages_for_a_busy_handler_in_order(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Messages that arrive while the handler is busy elsewhere are received later, in order."""
+    app = TrioWeb(__name__)
+    release = trio.Event()
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await release.wait()  # busy for longer than the watcher's delay
+        await websocket.send_json([await websocket.receive() for _ in range(4)])
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        for message in ["one", "two", "three"]:
+            await conn.send(message)
+        await trio.sleep(1)  # the handler's wait, on the virtual clock: the watcher listens
+        release.set()
+        await trio.testing.wait_all_tasks_blocked()
+        await conn.send("four")  # taken over from the watcher by receive()
+        assert await conn.receive_json() == ["one", "two", "three", "four"]
+
+
+async def test_receive_takes_over_from_a_listening_watcher(autojump_clock: trio.abc.Clock) -> None:
+    """A receive() that starts while the watcher listens gets the next message, not the watcher."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await trio.sleep(1)
+        for _ in range(3):
+            await websocket.send(await websocket.receive())
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        for message in ["a", "b", "c"]:
+            await conn.send(message)
+            assert await conn.receive() == message
+
+
+async def test_a_handler_that_does_not_receive_applies_backpressure(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Inbound buffering is bounded (the watcher's queue plus the server's); then the client waits."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await trio.sleep_forever()
+
+    async with app.test_client(timeout=1) as client, client.websocket("/ws") as conn:
+        await trio.sleep(1)
+        for index in range(MAX_PENDING + 10):
+            await conn.send(str(index))
+        with pytest.raises(trio.TooSlowError, match="did not take a message"):
+            await conn.send("one too many")
+    # Leaving with the queue full tears the connection down instead of hanging.
+
+
+async def test_two_tasks_cannot_receive_at_once() -> None:
+    """A second concurrent receive() raises trio.BusyResourceError."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(websocket.receive)
+            await trio.testing.wait_all_tasks_blocked()
+            try:
+                await websocket.receive()
+            except trio.BusyResourceError as error:
+                await websocket.send(str(error))
+            nursery.cancel_scope.cancel()
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        assert await conn.receive() == "another task is already receiving on this websocket"
+
+
+@pytest.mark.parametrize(
+    "error", [trio.BrokenResourceError(), trio.ClosedResourceError(), trio.BusyResourceError()]
+)
+async def test_a_transport_error_on_send_is_a_disconnect(error: BaseException) -> None:
+    """A server send that fails cancels the handler like a disconnect and never leaks."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        try:
+            await websocket.send("hello")
+        finally:
+            seen.append(websocket.close_code)
+
+    @app.teardown_websocket
+    async def teardown(error: BaseException | None) -> None:
+        seen.append(("teardown", error))
+
+    peer = Peer()
+    peer.fail_sends_with = error
+    await peer.to_app.send({"type": "websocket.connect"})
+    await app(ws_scope(), peer.inbox.receive, peer.send)
+    assert seen == [1006, ("teardown", None)]
+
+
+async def test_after_a_disconnect_shielded_cleanup_gets_websocket_closed() -> None:
+    """Once cancelled by a disconnect, receive/send in a shielded cleanup raise WebsocketClosed."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        try:
+            await websocket.receive()
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                for operation in (websocket.receive(), websocket.send("x")):
+                    try:
+                        await operation
+                    except WebsocketClosed as closed:
+                        seen.append((closed.code, closed.reason))
+            raise
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        await conn.close(4001, "leaving")
+    assert seen == [(4001, "leaving"), (4001, "leaving")]
+
+
+async def test_a_disconnect_before_accept_cancels_a_slow_hook(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A client that gives up during a slow before_websocket hook cancels it."""
+    app = TrioWeb(__name__)
+    seen: list[str] = []
+
+    @app.before_websocket
+    async def slow_auth() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            seen.append("hook cancelled")
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        seen.append("handler ran")  # pragma: no cover
+
+    peer = Peer()
+    await peer.to_app.send({"type": "websocket.connect"})
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(app, ws_scope(), peer.inbox.receive, peer.send)
+        await trio.sleep(1)
+        await peer.to_app.send({"type": "websocket.disconnect", "code": 1006})
+    assert seen == ["hook cancelled"]
+    assert peer.sent == []
+
+
+async def test_closing_rules() -> None:
+    """accept is idempotent; close validates its code; a closed socket refuses everything."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        assert websocket.state is WebsocketState.CONNECTING
+        await websocket.accept()
+        await websocket.accept()
+        for code, reason in [(1005, ""), (999, ""), (2000, ""), (1000, "x" * 124)]:
+            with pytest.raises(ValueError, match=r"close code|123 bytes"):
+                await websocket.close(code, reason)
+        await websocket.close(3000, "done")
+        await websocket.close(1000)  # already closed: nothing happens
+        assert websocket.state is WebsocketState.CLOSED
+        for operation in (websocket.accept(), websocket.receive(), websocket.send("x")):
+            with pytest.raises(WebsocketClosed) as closed:
+                await operation
+            seen.append((closed.value.code, closed.value.reason))
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            await conn.receive()
+        assert (closed.value.code, closed.value.reason) == (3000, "done")
+        assert (conn.close_code, conn.close_reason) == (3000, "done")
+    assert seen == [(3000, "done")] * 3
+
+
+async def test_a_rejected_websocket_refuses_messages() -> None:
+    """After close() before accept (a 403), the handler cannot send or accept."""
+    app = TrioWeb(__name__)
+    seen: list[str] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.close(1000)
+        assert websocket.state is WebsocketState.REJECTED
+        for operation in (websocket.accept(), websocket.send("x")):
+            with pytest.raises(WebsocketClosed, match="rejected"):
+                await operation
+            seen.append("refused")
+
+    async with app.test_client() as client:
+        with pytest.raises(WebsocketResponseError) as rejected:
+            async with client.websocket("/ws"):
+                pass  # pragma: no cover
+    assert rejected.value.response.status_code == 403
+    assert seen == ["refused", "refused"]
+
+
+async def test_without_the_denial_extension_a_rejection_is_a_403(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server without websocket.http.response answers 403, and the lost status is logged."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> Any:
+        return "no entry", 401
+
+    peer = Peer()
+    await peer.to_app.send({"type": "websocket.connect"})
+    with caplog.at_level(logging.WARNING, "trioweb"):
+        await app(ws_scope(extensions={}), peer.inbox.receive, peer.send)
+    assert peer.sent == [{"type": "websocket.close", "code": 1000}]
+    assert "instead of 401 UNAUTHORIZED" in caplog.text
+
+
+async def test_the_test_client_reraises_the_handlers_exception() -> None:
+    """An exception after accept closes 1011 and reaches the test, from receive or on exit."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.send("hi")
+        raise KeyError("lost")
+
+    async def receive_twice(client: Any) -> None:
+        async with client.websocket("/ws") as conn:
+            assert await conn.receive() == "hi"
+            await conn.receive()
+
+    async def leave_after_one(client: Any) -> None:
+        async with client.websocket("/ws") as conn:
+            assert await conn.receive() == "hi"
+
+    async with app.test_client() as client:
+        with pytest.raises(KeyError, match="lost"):
+            await receive_twice(client)
+        with pytest.raises(KeyError, match="lost"):
+            await leave_after_one(client)
+
+
+async def test_an_error_handler_after_accept_runs_and_the_socket_closes_1011() -> None:
+    """A handled error after accept runs its handler, closes 1011 and is not re-raised."""
+    app = TrioWeb(__name__)
+    handled: list[str] = []
+
+    @app.errorhandler(LookupError)
+    async def lookup_failed(error: LookupError) -> str:
+        handled.append(repr(error))
+        return "ignored after accept"
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        raise KeyError("k")
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            await conn.receive()
+    assert closed.value.code == 1011
+    assert handled == ["KeyError('k')"]
+
+
+async def test_the_test_client_bounds_every_wait(autojump_clock: trio.abc.Clock) -> None:
+    """A handler that never answers or never sends makes the test fail with TooSlowError."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/silent")
+    async def silent() -> None:
+        await websocket.accept()
+        await trio.sleep_forever()
+
+    @app.websocket("/stuck")
+    async def stuck() -> None:
+        await trio.sleep_forever()
+
+    async with app.test_client(timeout=2) as client:
+        async with client.websocket("/silent") as conn:
+            with pytest.raises(trio.TooSlowError, match="sent nothing within 2"):
+                await conn.receive()
+        with pytest.raises(trio.TooSlowError):
+            async with client.websocket("/stuck"):
+                pass  # pragma: no cover
+
+
+async def test_subprotocol_and_accept_headers_reach_the_client() -> None:
+    """accept(subprotocol=..., headers=...) is what the client sees."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept(headers={"X-Room": "7"}, subprotocol="v2")
+        await websocket.send(websocket.subprotocol or "")
+
+    async with app.test_client() as client:
+        connect = client.websocket("/ws", subprotocols=["v1", "v2"])
+        async with connect as c:
+            assert c.subprotocol == "v2"
+            assert c.accept_headers["X-Room"] == "7"
+            assert await c.receive() == "v2"
