@@ -92,7 +92,7 @@ async def test_receive_takes_over_from_a_listening_watcher(autojump_clock: trio.
 async def test_a_handler_that_does_not_receive_applies_backpressure(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    """Inbound buffering is bounded (the watcher's queue plus the server's); then the client waits."""
+    """Inbound buffering is bounded (watcher queue plus server queue); then the client waits."""
     app = TrioWeb(__name__)
 
     @app.websocket("/ws")
