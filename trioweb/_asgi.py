@@ -58,20 +58,22 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
             handler_scope,
             config["DISCONNECT_WATCH_DELAY"],
         )
-        with handler_scope:
-            try:
+        try:
+            with handler_scope:
                 response = await app.full_dispatch_request(request)
                 await response.send(send, head=request.method == "HEAD")
-            except Exception as exc:  # the pipeline answered what it could; log the rest
-                error = exc
-                log.exception(
-                    "Error while sending the response to %s %s", request.method, request.path
-                )
+        except Exception as exc:
+            # The pipeline answered what it could. What is left: a streamed body that failed
+            # half-way, or an error that a disconnect's cancellation dragged out of a nursery.
+            error = exc
+            log.exception("Error while answering %s %s", request.method, request.path)
         nursery.cancel_scope.cancel()
     if error is None:
         error = request.unhandled_exception
-    await app.do_teardown(request, "request", error)
-    request.close()
+    try:
+        await app.do_teardown(request, "request", error)
+    finally:
+        request.close()
 
 
 async def _watch_http_disconnect(

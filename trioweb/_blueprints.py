@@ -52,6 +52,14 @@ class Blueprint(Scaffold):
         self.url_prefix = url_prefix
         self._routes: list[tuple[str, str | None, ViewFunc, dict[str, Any]]] = []
         self._children: list[tuple[Blueprint, dict[str, Any]]] = []
+        self._registered = False
+
+    def _check_not_registered(self, what: str) -> None:
+        if self._registered:
+            raise RuntimeError(
+                f"cannot {what} on blueprint {self.name!r}: it is already registered on an app,"
+                " which would never see it. Set up the blueprint before registering it."
+            )
 
     def add_url_rule(
         self,
@@ -70,6 +78,7 @@ class Blueprint(Scaffold):
         if endpoint is not None and "." in endpoint:
             raise ValueError(f"a blueprint endpoint may not contain a dot: {endpoint!r}")
         options.update(methods=methods, websocket=websocket)
+        self._check_not_registered("add a route")
         self._routes.append((rule, endpoint, view_func, options))
 
     def register_blueprint(self, blueprint: Blueprint, **options: Any) -> None:
@@ -77,6 +86,7 @@ class Blueprint(Scaffold):
         appended to this one's."""
         if blueprint is self:
             raise ValueError("a blueprint cannot be registered on itself")
+        self._check_not_registered("nest a blueprint")
         self._children.append((blueprint, options))
 
     def register(
@@ -97,6 +107,7 @@ class Blueprint(Scaffold):
                 " register it again under another name"
             )
         app.blueprints[full_name] = self
+        self._registered = True
         prefix = url_prefix if url_prefix is not None else self.url_prefix
         if self.static_folder is not None:
             static_path = self.static_url_path or "/static"

@@ -54,7 +54,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``trioweb`` command; returns the exit status."""
+    """Entry point of the ``trioweb`` command; returns the exit status.
+
+    0 once the server stopped on Ctrl+C or SIGTERM; 1, with one line on stderr, if the app's
+    ``before_serving``/``after_serving`` failed or the address cannot be bound; 2 for a usage
+    error. An app that cannot be imported exits with a message (``SystemExit``). With
+    ``--workers`` or ``--reload`` the status is Hypercorn's process supervisor's.
+    """
     args = _parser().parse_args(argv)
     if not args.app:
         print("trioweb: say which app to run: --app module:app or TRIOWEB_APP", file=sys.stderr)

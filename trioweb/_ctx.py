@@ -102,8 +102,3 @@ def unbind_connection() -> None:
     _cv_websocket.set(None)
     _cv_g.set(None)
 
-
-def current_connection() -> Request | Websocket | None:
-    """The request or websocket being handled in this task, if any."""
-    req = _cv_request.get()
-    return req if req is not None else _cv_websocket.get()

@@ -17,6 +17,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.sansio.request import Request as SansIORequest
 
 from ._formparser import Body, parse_form
+from ._routing import path_in_app
 from ._types import Receive, Scope
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class BaseRequest(SansIORequest):
             scheme=scope.get("scheme", "http"),
             server=(server[0], server[1]) if server is not None else None,
             root_path=scope.get("root_path", ""),
-            path=scope["path"],
+            path=path_in_app(scope),
             query_string=scope.get("query_string", b""),
             headers=headers_from_scope(scope),
             remote_addr=client[0] if client is not None else None,

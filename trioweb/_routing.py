@@ -58,9 +58,24 @@ class Router:
             script_name=scope.get("root_path") or None,
             url_scheme=scheme,
             default_method="GET",
-            path_info=scope["path"],
+            path_info=path_in_app(scope),
             query_args=scope.get("query_string", b"").decode("latin-1"),
         )
+
+
+def path_in_app(scope: Scope) -> str:
+    """The scope's ``path`` below ``root_path``, as werkzeug wants it.
+
+    ASGI servers (Hypercorn too) give the mount point in ``root_path`` and repeat it at the start
+    of ``path``; a ``path`` that does not start with ``root_path`` is taken as already below it.
+    """
+    path = str(scope["path"])
+    root_path = str(scope.get("root_path") or "")
+    if root_path and path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if not rest or rest.startswith("/"):
+            return rest or "/"
+    return path
 
 
 def _host_of(scope: Scope) -> str:

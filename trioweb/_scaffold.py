@@ -117,8 +117,9 @@ class Scaffold:
         endpoint: str | None = None,
         **options: Any,
     ) -> Callable[[F], F]:
-        """Decorate an async view for ``rule``; ``methods`` defaults to ``["GET"]`` (plus HEAD
-        and OPTIONS, which werkzeug adds). The endpoint defaults to the function's name."""
+        """Decorate an async view for ``rule``; ``methods`` defaults to ``["GET"]`` (plus HEAD,
+        which werkzeug adds to GET; OPTIONS is not added). The endpoint defaults to the
+        function's name."""
 
         def decorator(func: F) -> F:
             self.add_url_rule(rule, endpoint, func, methods=methods, **options)

@@ -67,7 +67,8 @@ async def serve(
     (or ``Cancelled`` propagates): open connections get Hypercorn's ``graceful_timeout``, then
     ``after_serving`` runs and background tasks are cancelled. Raises
     :class:`~trioweb.LifespanError` if a ``before_serving`` function fails (from
-    ``nursery.start``) or an ``after_serving`` function does.
+    ``nursery.start``) or an ``after_serving`` function does, and ``OSError`` if it cannot
+    listen (the port is taken, say). A single error is raised as is, not in a group.
     """
     cfg = hypercorn_config(host, port, config)
     watched = _LifespanWatch(app)
@@ -88,10 +89,14 @@ async def serve(
             finally:
                 stop.set()
     except BaseExceptionGroup as group:
+        # Hypercorn's nurseries nest the error in groups: raise what the caller can act on.
         _, rest = group.split((LifespanFailureError, trio.Cancelled))
-        if watched.failure is None or rest is not None:
-            raise
-        raise watched.failure from None
+        if watched.failure is not None and rest is None:
+            raise watched.failure from None
+        error = _lone_leaf(group)
+        if isinstance(error, Exception) and not isinstance(error, ExceptionGroup):
+            raise error from None  # such as OSError when the port is taken
+        raise
 
 
 async def _serve_shielded_once_started(

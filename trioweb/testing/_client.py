@@ -11,6 +11,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
+from urllib.parse import unquote
 
 import trio
 from werkzeug.datastructures import Headers
@@ -156,10 +157,13 @@ class TestClient:
     ) -> TestResponse:
         """Send one request and return the complete response.
 
-        ``path`` may carry a query string. ``data`` is ``bytes``/``str`` (sent as is) or a dict
-        (form-encoded; values that are ``(file, filename)`` tuples make it multipart); ``json``
-        is encoded as JSON with ``Content-Type: application/json``. The app sees exactly one
-        ``http.request`` message and, once the response is complete, ``http.disconnect``.
+        ``path`` may carry a query string; ``query_string`` (a dict, ``str`` or ``bytes``)
+        replaces it. ``root_path`` is where the app is mounted: the scope's ``path`` is
+        ``root_path + path``, as Hypercorn sends it. ``data`` is ``bytes``/``str`` (sent as is)
+        or a dict (form-encoded; values that are ``(file, filename)`` tuples make it multipart);
+        ``json`` is encoded as JSON with ``Content-Type: application/json``. The app sees
+        exactly one ``http.request`` message and, once the response is complete,
+        ``http.disconnect``.
         """
         scope, body = self._http_scope(
             path, method, headers, query_string, data, json, scheme, root_path, http_version
@@ -207,6 +211,8 @@ class TestClient:
         http_version: str,
     ) -> tuple[dict[str, Any], bytes]:
         path, _, query_in_path = path.partition("?")
+        if isinstance(query_string, bytes):
+            query_string = query_string.decode("latin-1")
         builder = EnvironBuilder(
             path=path,
             base_url=f"{scheme}://localhost{root_path}",
@@ -235,8 +241,9 @@ class TestClient:
             "http_version": http_version,
             "method": method.upper(),
             "scheme": scheme,
-            "path": builder.path,
-            "raw_path": builder.path.encode(),
+            # ASGI's path includes root_path and is percent-decoded; raw_path is as sent.
+            "path": unquote(root_path + builder.path),
+            "raw_path": (root_path + builder.path).encode(),
             "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
             "root_path": root_path,
             "headers": raw_headers,

@@ -1,0 +1,331 @@
+"""Static files and Jinja2 templates, found next to the module named by the app's import name
+(the fixture package `fixtures.staticapp`), and next to a blueprint's."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures import staticapp
+from jinja2 import TemplateNotFound
+from werkzeug.exceptions import NotFound
+from werkzeug.http import http_date
+
+from trioweb import (
+    Blueprint,
+    TrioWeb,
+    g,
+    render_template,
+    render_template_string,
+    send_file,
+    send_from_directory,
+)
+
+ROOT = Path(staticapp.__file__).parent
+
+
+async def test_folders_are_found_next_to_the_import_name() -> None:
+    """`TrioWeb(__name__)` roots `static/` and `templates/` at the module's folder."""
+    app = staticapp.create_app()
+    assert app.root_path == str(ROOT)
+    assert app.static_folder == str(ROOT / "static")
+    assert app.template_folder == str(ROOT / "templates")
+
+
+async def test_root_path_falls_back_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import name that is not an imported module with a file roots the app at the working
+    directory; `root_path=` sets it explicitly."""
+    monkeypatch.chdir(tmp_path)
+    assert TrioWeb("no_such_module_imported").root_path == str(tmp_path)
+    assert TrioWeb("builtins").root_path == str(tmp_path)
+    assert TrioWeb("x", root_path=str(ROOT)).static_folder == str(ROOT / "static")
+
+
+# Static files -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "mimetype"),
+    [
+        ("/static/hello.txt", b"hello, static\n", "text/plain"),
+        ("/static/css/site.css", b"body { color: red; }\n", "text/css"),
+        ("/static/sub/deep.txt", b"nested\n", "text/plain"),
+    ],
+)
+async def test_static_file_is_served(path: str, content: bytes, mimetype: str) -> None:
+    """A file under `static/` is served at `/static/<path>` with its content, a content type
+    guessed from its name, its length, Last-Modified and an ETag."""
+    app = staticapp.create_app()
+    async with app.test_client() as client:
+        response = await client.get(path)
+    assert response.status_code == 200
+    assert await response.get_data() == content
+    assert response.mimetype == mimetype
+    assert response.headers["Content-Length"] == str(len(content))
+    file = ROOT / path.lstrip("/")
+    assert response.headers["Last-Modified"] == http_date(file.stat().st_mtime)
+    assert response.headers["ETag"].startswith('"')
+    assert "Cache-Control" not in response.headers
+
+
+async def test_static_file_revalidation_is_304() -> None:
+    """A matching `If-None-Match` or a current `If-Modified-Since` gives a bodyless 304; a stale
+    ETag gives the file again."""
+    app = staticapp.create_app()
+    async with app.test_client() as client:
+        first = await client.get("/static/hello.txt")
+        etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+        for headers in ({"If-None-Match": etag}, {"If-Modified-Since": modified}):
+            response = await client.get("/static/hello.txt", headers=headers)
+            assert response.status_code == 304
+            assert await response.get_data() == b""
+            assert "Content-Length" not in response.headers
+            assert response.headers["ETag"] == etag
+        stale = await client.get("/static/hello.txt", headers={"If-None-Match": '"stale"'})
+        assert (stale.status_code, await stale.get_data()) == (200, b"hello, static\n")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/missing.txt",
+        "/static/../secret.txt",
+        "/static/..%2fsecret.txt",
+        "/static/sub/../../secret.txt",
+        "/static/sub",
+    ],
+)
+async def test_static_404s(path: str) -> None:
+    """A missing file, a directory, and any path escaping `static/` are 404s."""
+    app = staticapp.create_app()
+    async with app.test_client() as client:
+        response = await client.get(path)
+    assert response.status_code == 404
+    assert b"never served" not in await response.get_data()
+
+
+async def test_static_max_age_from_config() -> None:
+    """`SEND_FILE_MAX_AGE_DEFAULT` sets a public Cache-Control max-age on static files."""
+    app = staticapp.create_app()
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 60
+    async with app.test_client() as client:
+        response = await client.get("/static/hello.txt")
+    assert set(response.headers["Cache-Control"].split(", ")) == {"public", "max-age=60"}
+
+
+async def test_static_url_path_and_no_static_folder() -> None:
+    """`static_url_path` moves the static route; `static_folder=None` removes it."""
+    moved = TrioWeb(staticapp.__name__, static_url_path="/assets/")
+    none = TrioWeb(staticapp.__name__, static_folder=None)
+    async with moved.test_client() as client:
+        assert (await client.get("/assets/hello.txt")).status_code == 200
+        assert (await client.get("/static/hello.txt")).status_code == 404
+    async with none.test_client() as client:
+        assert (await client.get("/static/hello.txt")).status_code == 404
+    assert "static" not in none.view_functions
+
+
+async def test_blueprint_static_folder() -> None:
+    """A blueprint's `static_folder` is served under its prefix at `/static` (or its own
+    `static_url_path`), with the endpoint `<name>.static`."""
+    app = staticapp.create_app()
+    app.register_blueprint(staticapp.create_admin())
+    other = Blueprint(
+        "other", staticapp.__name__, static_folder="admin/static", static_url_path="/files"
+    )
+    app.register_blueprint(other)
+    async with app.test_client() as client:
+        response = await client.get("/admin/static/admin.js")
+        assert await response.get_data() == b'console.log("admin");\n'
+        assert (await client.get("/files/admin.js")).status_code == 200
+    assert {"admin.static", "other.static"} <= set(app.view_functions)
+
+
+async def test_send_file_options_in_a_view() -> None:
+    """`send_file` in a view: `as_attachment` with `download_name`, an explicit `mimetype`, an
+    unknown extension as octet-stream, and `conditional=False` ignoring If-None-Match."""
+    app = TrioWeb(__name__)
+    hello = ROOT / "static" / "hello.txt"
+
+    @app.route("/download")
+    async def download() -> Any:
+        return await send_file(hello, as_attachment=True, download_name="report 1.csv")
+
+    @app.route("/typed")
+    async def typed() -> Any:
+        return await send_file(str(hello), mimetype="application/x-custom")
+
+    @app.route("/unconditional")
+    async def unconditional() -> Any:
+        return await send_file(hello, conditional=False)
+
+    @app.route("/unknown")
+    async def unknown() -> Any:
+        return await send_file(ROOT / "static" / "hello.txt", download_name="data.zzz-unknown")
+
+    async with app.test_client() as client:
+        response = await client.get("/download")
+        assert response.headers["Content-Disposition"] == 'attachment; filename="report 1.csv"'
+        assert response.mimetype == "text/csv"
+        assert (await client.get("/typed")).mimetype == "application/x-custom"
+        assert (await client.get("/unknown")).mimetype == "application/octet-stream"
+        etag = response.headers["ETag"]
+        again = await client.get("/unconditional", headers={"If-None-Match": etag})
+        assert (again.status_code, await again.get_data()) == (200, b"hello, static\n")
+
+
+async def test_send_file_outside_a_request() -> None:
+    """Outside a request, `send_file` builds the response without conditional handling."""
+    response = await send_file(ROOT / "static" / "hello.txt", max_age=10)
+    assert response.is_streamed
+    assert await response.get_data() == b"hello, static\n"
+    assert response.cache_control.max_age == 10
+
+
+async def test_send_file_and_send_from_directory_not_found() -> None:
+    """`send_file` of a missing file or a directory and `send_from_directory` of an escaping
+    path raise NotFound."""
+    with pytest.raises(NotFound):
+        await send_file(ROOT / "nope.txt")
+    with pytest.raises(NotFound):
+        await send_file(ROOT / "static")
+    with pytest.raises(NotFound):
+        await send_from_directory(ROOT / "static", "../secret.txt")
+    response = await send_from_directory(ROOT / "static", "sub/deep.txt")
+    assert await response.get_data() == b"nested\n"
+
+
+async def test_large_file_is_streamed_in_chunks(tmp_path: Path) -> None:
+    """A file larger than one read chunk arrives whole."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(200_000))
+    app = TrioWeb(__name__, root_path=str(tmp_path), static_folder=".")
+    async with app.test_client() as client:
+        response = await client.get("/static/big.bin")
+    assert await response.get_data() == big.read_bytes()
+
+
+# Templates ----------------------------------------------------------------------------------------
+
+
+async def test_render_template_escapes_html_templates() -> None:
+    """`await render_template(name, **context)` renders from `templates/`; `.html` templates
+    autoescape, `.txt` ones do not."""
+    app = staticapp.create_app()
+
+    @app.route("/<kind>")
+    async def page(kind: str) -> str:
+        return await render_template(f"{kind}", name="<b>Ada</b>")
+
+    async with app.test_client() as client:
+        html = await (await client.get("/hello.html")).get_data(as_text=True)
+        text = await (await client.get("/plain.txt")).get_data(as_text=True)
+    assert html.strip() == "<p>Hello &lt;b&gt;Ada&lt;/b&gt;!</p>"
+    assert text.strip() == "Hello <b>Ada</b>!"
+
+
+async def test_render_template_string_autoescapes() -> None:
+    """`await render_template_string(source, **context)` renders with autoescaping; `|safe`
+    opts out."""
+    app = TrioWeb(__name__)
+
+    @app.route("/")
+    async def index() -> str:
+        return await render_template_string("{{ a }} {{ b|safe }}", a="<i>esc</i>", b="<i>raw</i>")
+
+    async with app.test_client() as client:
+        body = await (await client.get("/")).get_data(as_text=True)
+    assert body == "&lt;i&gt;esc&lt;/i&gt; <i>raw</i>"
+
+
+async def test_templates_see_request_url_for_config_and_g() -> None:
+    """Templates can use `request`, `url_for`, `config` and `g`."""
+    app = staticapp.create_app()
+    app.config["GREETING"] = "hi"
+
+    @app.route("/page")
+    async def index() -> str:
+        g.user = "ada"
+        return await render_template("globals.html")
+
+    async with app.test_client() as client:
+        body = await (await client.get("/page")).get_data(as_text=True)
+    assert body.strip() == "GET /page /page?page=2 hi ada"
+
+
+async def test_template_rendered_outside_a_request_has_no_request() -> None:
+    """Outside a request (here in `before_serving`) a template renders without `request`."""
+    app = TrioWeb(__name__)
+    rendered: list[str] = []
+
+    @app.before_serving
+    async def warm_up() -> None:
+        rendered.append(await render_template_string("{{ request is defined }}"))
+
+    async with app.test_client():
+        pass
+    assert rendered == ["False"]
+
+
+async def test_blueprint_templates_come_after_the_apps() -> None:
+    """A blueprint's `template_folder` is searched after the app's: its own templates are found,
+    and the app's win for a shared name."""
+    app = staticapp.create_app()
+    app.register_blueprint(staticapp.create_admin())
+
+    @app.route("/panel")
+    async def panel() -> str:
+        return await render_template("admin/panel.html", name="root")
+
+    @app.route("/shared")
+    async def shared() -> str:
+        return await render_template("shared.html")
+
+    async with app.test_client() as client:
+        assert (await (await client.get("/panel")).get_data(as_text=True)).strip() == (
+            "admin panel for root"
+        )
+        assert (await (await client.get("/shared")).get_data(as_text=True)).strip() == (
+            "from the app"
+        )
+
+
+async def test_render_template_picks_the_first_existing_of_a_list() -> None:
+    """A list of names renders the first template that exists."""
+    app = staticapp.create_app()
+
+    @app.route("/")
+    async def index() -> str:
+        return await render_template(["missing.html", "hello.html"], name="x")
+
+    async with app.test_client() as client:
+        assert b"Hello x!" in await (await client.get("/")).get_data()
+
+
+async def test_missing_template_is_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    """A template no folder has raises TemplateNotFound (a logged 500); so does any template
+    when the app has no template folder."""
+    app = TrioWeb(staticapp.__name__, template_folder=None)
+
+    @app.route("/")
+    async def index() -> str:
+        return await render_template("hello.html")
+
+    async with app.test_client() as client:
+        assert (await client.get("/")).status_code == 500
+    assert any(isinstance(r.exc_info[1], TemplateNotFound) for r in caplog.records if r.exc_info)
+
+
+@pytest.mark.parametrize(
+    ("debug", "auto_reload", "expected"),
+    [(False, None, False), (True, None, True), (False, True, True), (True, False, False)],
+)
+async def test_template_auto_reload(debug: bool, auto_reload: bool | None, expected: bool) -> None:
+    """Templates reload when changed if `TEMPLATES_AUTO_RELOAD` says so, else in DEBUG."""
+    app = TrioWeb(__name__)
+    app.config.from_mapping(DEBUG=debug, TEMPLATES_AUTO_RELOAD=auto_reload)
+    assert app.jinja_env.auto_reload is expected
