@@ -81,7 +81,31 @@ async def test_wrong_method_is_405_with_allow() -> None:
     async with app.test_client() as client:
         response = await client.get("/only-post")
     assert response.status_code == 405
-    assert set(response.headers["Allow"].split(", ")) == {"POST"}
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+
+
+async def test_options_is_answered_automatically_with_allow() -> None:
+    """OPTIONS on a route whose view does not take it answers 200 with the allowed methods."""
+    app = TrioWeb(__name__)
+    calls: list[str] = []
+
+    @app.route("/items", methods=["GET", "POST"])
+    async def items() -> str:
+        calls.append(request.method)  # pragma: no cover
+        return "never for OPTIONS"  # pragma: no cover
+
+    @app.route("/own", methods=["OPTIONS"])
+    async def own() -> str:
+        return "my own options"
+
+    async with app.test_client() as client:
+        automatic = await client.options("/items")
+        handled = await client.options("/own")
+    assert automatic.status_code == 200
+    assert set(automatic.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+    assert await automatic.get_data() == b""
+    assert calls == []
+    assert await handled.get_data() == b"my own options"
 
 
 async def test_missing_trailing_slash_redirects_with_308() -> None:

@@ -361,3 +361,41 @@ async def test_subprotocol_and_accept_headers_reach_the_client() -> None:
             assert c.subprotocol == "v2"
             assert c.accept_headers["X-Room"] == "7"
             assert await c.receive() == "v2"
+
+
+async def test_a_cancelled_receive_keeps_a_queued_message(autojump_clock: trio.abc.Clock) -> None:
+    """receive() cancelled before it runs leaves the watcher's queued message for the next one."""
+    app = TrioWeb(__name__)
+    got: list[str | bytes] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await trio.sleep(1)  # not receiving: the watcher queues what arrives
+        with trio.move_on_after(0):
+            got.append(await websocket.receive())
+        got.append(await websocket.receive())
+        await websocket.close(1000)
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        await conn.send("hello")
+        with pytest.raises(WebsocketDisconnectError):
+            await conn.receive()
+    assert got == ["hello"]
+
+
+async def test_leaving_async_for_early_is_clean() -> None:
+    """Breaking out of `async for message in websocket` leaves nothing unfinished behind."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        async for message in websocket:
+            if message == "stop":
+                break
+        await websocket.close(1000, "bye")
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        await conn.send("stop")
+        with pytest.raises(WebsocketDisconnectError, match="bye"):
+            await conn.receive()

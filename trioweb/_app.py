@@ -267,8 +267,13 @@ class TrioWeb(Scaffold):
         """Raise the routing error, or run the view with the URL's variables."""
         if conn.routing_exception is not None:
             raise conn.routing_exception
-        assert conn.url_rule is not None
-        return await self.view_functions[conn.url_rule.endpoint](**(conn.view_args or {}))
+        rule = conn.url_rule
+        assert rule is not None
+        if conn.method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
+            response = self.response_class()
+            response.allow.update(conn.url_adapter.allowed_methods())
+            return response
+        return await self.view_functions[rule.endpoint](**(conn.view_args or {}))
 
     async def full_dispatch_request(self, request: Request) -> Response:
         """Hooks, view and error handlers for one HTTP request; always returns a response.

@@ -101,4 +101,3 @@ def unbind_connection() -> None:
     _cv_request.set(None)
     _cv_websocket.set(None)
     _cv_g.set(None)
-

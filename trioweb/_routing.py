@@ -38,13 +38,13 @@ class Router:
             raise TypeError(
                 f"methods must be a list of strings, not {methods!r}; use [{methods!r}]"
             )
-        url_rule = Rule(
-            rule,
-            endpoint=endpoint,
-            methods=[m.upper() for m in methods],
-            websocket=websocket,
-            **options,
-        )
+        upper = {m.upper() for m in methods}
+        # As in Flask: an HTTP rule answers OPTIONS itself unless its view handles it.
+        automatic_options = not websocket and "OPTIONS" not in upper
+        if automatic_options:
+            upper.add("OPTIONS")
+        url_rule = Rule(rule, endpoint=endpoint, methods=upper, websocket=websocket, **options)
+        url_rule.provide_automatic_options = automatic_options  # type: ignore[attr-defined]
         self.url_map.add(url_rule)
         return url_rule
 

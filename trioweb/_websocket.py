@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any, NoReturn, final
 
 import trio
@@ -146,9 +146,11 @@ class Websocket(BaseRequest):
         if self.state is not _CONNECTED:
             await self._ensure_connected()
         if self._pending:
+            # Cancel-safe: a cancelled receive() leaves the message queued.
+            await trio.lowlevel.checkpoint_if_cancelled()
             message = self._pending.popleft()
-            await trio.lowlevel.checkpoint()
             self._wake_watcher()
+            await trio.lowlevel.cancel_shielded_checkpoint()
         else:
             if self._receiving:
                 raise trio.BusyResourceError("another task is already receiving on this websocket")
@@ -195,12 +197,13 @@ class Websocket(BaseRequest):
         except ValueError as error:
             raise BadRequest(f"The websocket message is not valid JSON: {error}") from error
 
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._iterate()
+    def __aiter__(self) -> Websocket:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[str | bytes]:
-        while True:
-            yield await self.receive()
+    async def __anext__(self) -> str | bytes:
+        """``async for message in websocket:`` receives until the handler is cancelled (a
+        disconnect) or leaves the loop; it never ends on its own."""
+        return await self.receive()
 
     # Sending ------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ pytest-trio's trio mode:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, final
 
@@ -45,12 +46,35 @@ class LiveServer:
         return "ws" + self.url.removeprefix("http")
 
     def websocket(self, path: str, **kwargs: Any) -> AbstractAsyncContextManager[Any]:
-        """``async with live_server.websocket("/ws") as conn:`` opens a trio-websocket client
-        connection to ``path``; ``kwargs`` go to :func:`trio_websocket.open_websocket_url`
-        (``subprotocols``, ``extra_headers``, ...). Needs trio-websocket installed."""
-        from trio_websocket import open_websocket_url
+        """``async with live_server.websocket("/ws") as conn:`` opens a trio-websocket
+        connection to ``path`` (``kwargs`` such as ``subprotocols`` and ``extra_headers`` go to
+        :func:`trio_websocket.wrap_client_stream`). A rejected handshake raises
+        ``trio_websocket.ConnectionRejected``. The socket is closed on the way out, whatever
+        happened (trio-websocket's own ``open_websocket_url`` leaves a rejected one open).
+        Needs trio-websocket installed."""
+        return _open_websocket(self.url, path, kwargs)
 
-        return open_websocket_url(self.ws_url + path, **kwargs)
+
+@asynccontextmanager
+async def _open_websocket(url: str, path: str, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+    from trio_websocket import wrap_client_stream
+
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    try:
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream, trio.open_nursery() as nursery:
+            conn = await wrap_client_stream(nursery, stream, host, path, **kwargs)
+            try:
+                yield conn
+            finally:
+                await conn.aclose()
+    except BaseExceptionGroup as group:
+        lone: BaseException = group
+        while isinstance(lone, BaseExceptionGroup) and len(lone.exceptions) == 1:
+            lone = lone.exceptions[0]
+        if lone is group:
+            raise
+        raise lone from None
 
 
 @pytest.fixture
