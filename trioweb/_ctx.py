@@ -68,7 +68,24 @@ def _get_g() -> SimpleNamespace:
 
 current_app: TrioWeb = cast("TrioWeb", LocalProxy(_get_app))
 request: Request = cast("Request", LocalProxy(_get_request))
-websocket: Websocket = cast("Websocket", LocalProxy(_get_websocket))
+
+
+class _WebsocketProxy(LocalProxy):  # type: ignore[type-arg]
+    """``LocalProxy`` with direct properties for the per-message methods.
+
+    werkzeug's generic attribute lookup costs about 0.75 µs, twice per echoed message; these
+    properties cost a third of that. Everything else goes through ``LocalProxy`` as usual.
+    """
+
+    __slots__ = ()
+
+    receive = property(lambda self: _get_websocket().receive)
+    send = property(lambda self: _get_websocket().send)
+    receive_json = property(lambda self: _get_websocket().receive_json)
+    send_json = property(lambda self: _get_websocket().send_json)
+
+
+websocket: Websocket = cast("Websocket", _WebsocketProxy(_get_websocket))
 g: SimpleNamespace = cast("SimpleNamespace", LocalProxy(_get_g))
 
 

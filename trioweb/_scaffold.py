@@ -186,8 +186,9 @@ class Scaffold:
         return self._hook("before", "websocket", func)
 
     def after_websocket(self, func: F) -> F:
-        """Run ``func(response)`` after each websocket handler; ``response`` is the handler's
-        return value made a response, or ``None``; it returns what to keep."""
+        """Run ``func(response)`` after each websocket handler; ``response`` is the HTTP
+        response that refuses the handshake, or ``None`` once the websocket was accepted; it
+        returns the response to use."""
         return self._hook("after", "websocket", func)
 
     def teardown_websocket(self, func: F) -> F:

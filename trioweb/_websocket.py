@@ -164,13 +164,15 @@ class Websocket(BaseRequest):
             finally:
                 self._receiving = False
                 self._receives += 1
-                self._wake_watcher()
+                if self._wake is not None:  # inline _wake_watcher(): this is the hot path
+                    self._wake.set()
+                    self._wake = None
         if message["type"] == "websocket.receive":
-            text = message.get("text")
+            text: str | None = message.get("text")
             if text is not None:
-                return str(text)
+                return text
             data = message.get("bytes")
-            return bytes(data) if data is not None else b""
+            return data if data is not None else b""
         return await self._decode(message)
 
     async def _decode(self, message: Message) -> str | bytes:
@@ -224,7 +226,10 @@ class Websocket(BaseRequest):
             )
         if self.state is not _CONNECTED:
             await self._ensure_connected()
-        await self._send_or_disconnect(message)
+        try:  # _send_or_disconnect(), inlined: this is the hot path
+            await self._asgi_send(message)
+        except _TRANSPORT_ERRORS as error:
+            await self._broken(error)
 
     async def send_json(self, *args: Any, **kwargs: Any) -> None:
         """Send a JSON text frame, built as :func:`~trioweb.jsonify` builds its body."""
@@ -296,9 +301,12 @@ class Websocket(BaseRequest):
         try:
             await self._asgi_send(message)
         except _TRANSPORT_ERRORS as error:
-            self._disconnect(1006, f"the connection broke: {error!r}")
-            await trio.lowlevel.checkpoint()  # raises Cancelled in the handler's scope
-            raise self._closed_error() from error
+            await self._broken(error)
+
+    async def _broken(self, error: BaseException) -> NoReturn:
+        self._disconnect(1006, f"the connection broke: {error!r}")
+        await trio.lowlevel.checkpoint()  # raises Cancelled in the handler's scope
+        raise self._closed_error() from error
 
     def _closed_error(self) -> WebsocketClosed:
         if self.state is WebsocketState.REJECTED:

@@ -48,7 +48,7 @@ class LiveServer:
     def websocket(self, path: str, **kwargs: Any) -> AbstractAsyncContextManager[Any]:
         """``async with live_server.websocket("/ws") as conn:`` opens a trio-websocket
         connection to ``path`` (``kwargs`` such as ``subprotocols`` and ``extra_headers`` go to
-        :func:`trio_websocket.wrap_client_stream`). A rejected handshake raises
+        ``trio_websocket.wrap_client_stream``). A rejected handshake raises
         ``trio_websocket.ConnectionRejected``. The socket is closed on the way out, whatever
         happened (trio-websocket's own ``open_websocket_url`` leaves a rejected one open).
         Needs trio-websocket installed."""
