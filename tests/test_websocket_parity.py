@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, wrap_client_stream
@@ -548,3 +549,34 @@ async def test_parity(transport: Callable[..., Any], name: str) -> None:
         await all_ended.wait()
     assert seen == case.seen
     assert log == case.log
+
+
+async def test_http_and_websocket_share_a_path_on_both_transports() -> None:
+    """One path serves HTTP and a websocket; HTTP to a websocket-only route is a 400."""
+    app = TrioWeb(__name__)
+
+    @app.route("/both")
+    async def page() -> str:
+        return "http side"
+
+    @app.websocket("/both")
+    async def socket() -> None:
+        await websocket.send("websocket side")
+
+    @app.websocket("/ws-only")
+    async def ws_only() -> None:
+        await websocket.send("unreachable over HTTP")  # pragma: no cover
+
+    async with app.test_client() as client:
+        assert await (await client.get("/both")).get_data() == b"http side"
+        assert (await client.get("/ws-only")).status_code == 400
+        async with client.websocket("/both") as conn:
+            assert await conn.receive() == "websocket side"
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(partial(trioweb.serve, app, host="127.0.0.1", port=0))
+        async with httpx.AsyncClient(base_url=url) as http:
+            assert (await http.get("/both")).text == "http side"
+            assert (await http.get("/ws-only")).status_code == 400
+        async with via_hypercorn(app) as connect, connect("/both") as conn:
+            assert await conn.receive() == "websocket side"
+        nursery.cancel_scope.cancel()
