@@ -399,3 +399,28 @@ async def test_leaving_async_for_early_is_clean() -> None:
         await conn.send("stop")
         with pytest.raises(WebsocketDisconnectError, match="bye"):
             await conn.receive()
+
+
+async def test_leaving_with_a_full_queue_does_not_cancel_the_test(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler that never receives: leaving tears the app down, the test goes on, it is logged."""
+    app = TrioWeb(__name__)
+    cleaned_up = trio.Event()
+
+    @app.websocket("/silent")
+    async def silent() -> None:
+        await websocket.accept()
+        try:
+            await trio.sleep_forever()
+        finally:
+            cleaned_up.set()
+
+    async with app.test_client() as client:
+        async with client.websocket("/silent") as conn:
+            await trio.sleep(1)
+            for _ in range(MAX_PENDING + 10):
+                await conn.send("x")
+        assert cleaned_up.is_set()
+        await trio.sleep(0)  # the test itself was not cancelled
+    assert "a disconnect will not be noticed" in caplog.text

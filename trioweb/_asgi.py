@@ -145,7 +145,8 @@ async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: S
     try:
         await _finish_websocket(app, ws, outcome)
     finally:
-        await app.do_teardown(ws, "websocket", outcome.error or ws.unhandled_exception)
+        unhandled = None if outcome.handled else outcome.error  # as for HTTP: handled is None
+        await app.do_teardown(ws, "websocket", unhandled or ws.unhandled_exception)
     if outcome.error is not None and not outcome.handled:
         raise outcome.error
 

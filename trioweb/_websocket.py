@@ -21,6 +21,7 @@ Rules this module keeps (see ARCHITECTURE.md, "Lifetimes follow the nursery tree
 from __future__ import annotations
 
 import enum
+import logging
 from collections import deque
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any, NoReturn, final
@@ -33,6 +34,8 @@ from . import _json
 from ._errors import WebsocketClosed
 from ._request import BaseRequest
 from ._types import Message, Receive, Scope, Send
+
+log = logging.getLogger("trioweb")
 
 #: How many messages the watcher queues for a handler that is not receiving before it stops
 #: reading (and the server's own bounded queue then slows the client down).
@@ -347,7 +350,16 @@ class Websocket(BaseRequest):
             receives = self._receives
             await trio.sleep(delay)
             while not self._receiving and self._receives == receives:
-                if len(self._pending) >= MAX_PENDING or not await self._listen():
+                if len(self._pending) >= MAX_PENDING:
+                    log.warning(
+                        "websocket %s: the handler has not received %d queued messages; the"
+                        " client now waits (backpressure), and a disconnect will not be noticed"
+                        " until the handler receives",
+                        self.path,
+                        MAX_PENDING,
+                    )
+                    break
+                if not await self._listen():
                     break
 
     async def _listen(self) -> bool:

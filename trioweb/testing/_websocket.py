@@ -66,6 +66,7 @@ class TestWebsocket:
         self._app_outbox, self._from_app = trio.open_memory_channel[Message](math.inf)
         self._stack: AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
+        self._app_scope = trio.CancelScope()
         self._app_done = trio.Event()
         self._app_error: BaseException | None = None
         self._closed: WebsocketDisconnectError | None = None
@@ -83,7 +84,8 @@ class TestWebsocket:
 
     async def _run_app(self) -> None:
         try:
-            await self._app(self.scope, self._app_inbox.receive, self._app_send)
+            with self._app_scope:  # its own scope: tearing the app down leaves the test alone
+                await self._app(self.scope, self._app_inbox.receive, self._app_send)
         except Exception as error:
             self._app_error = error
         finally:
@@ -188,8 +190,7 @@ class TestWebsocket:
             try:
                 self._to_app.send_nowait(message)
             except trio.WouldBlock:
-                assert self._nursery is not None
-                self._nursery.cancel_scope.cancel()
+                self._app_scope.cancel()
         with trio.fail_after(self.timeout):
             await self._app_done.wait()
 
