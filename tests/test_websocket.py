@@ -424,3 +424,22 @@ async def test_leaving_with_a_full_queue_does_not_cancel_the_test(
         assert cleaned_up.is_set()
         await trio.lowlevel.checkpoint()  # the test itself was not cancelled
     assert "a disconnect will not be noticed" in caplog.text
+
+
+async def test_an_error_handler_failing_after_accept_is_reraised() -> None:
+    """An error handler that itself fails: the socket closes 1011 and the new error surfaces."""
+    app = TrioWeb(__name__)
+
+    @app.errorhandler(KeyError)
+    async def broken_handler(error: KeyError) -> str:
+        raise RuntimeError("handler broke")
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        raise KeyError("k")
+
+    async with app.test_client() as client:
+        with pytest.raises(RuntimeError, match="handler broke"):
+            async with client.websocket("/ws") as conn:
+                await conn.receive()

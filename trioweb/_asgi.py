@@ -132,15 +132,15 @@ async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: S
     bind_app(app)
     bind_websocket(ws)
     app.match_request(ws)
-    ws.handler_scope = handler_scope = trio.CancelScope()
+    handler_scope = ws.handler_scope
     outcome = Outcome(None, None)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(ws.watch, app.config["DISCONNECT_WATCH_DELAY"])
-        with handler_scope:
-            try:
+        try:
+            with handler_scope:
                 outcome = await app.full_dispatch_websocket(ws)
-            except Exception as error:  # a group the pipeline could not unwrap, say
-                outcome = Outcome(None, error)
+        except Exception as error:  # dragged out of the handler's nursery by a disconnect
+            outcome = Outcome(None, error)
         nursery.cancel_scope.cancel()
     try:
         await _finish_websocket(app, ws, outcome)

@@ -87,8 +87,8 @@ class Websocket(BaseRequest):
         self.close_reason: str | None = None
         #: The subprotocol chosen by :meth:`accept`, if any.
         self.subprotocol: str | None = None
-        #: The handler's cancel scope; a disconnect cancels it. Set by the I/O edge.
-        self.handler_scope: trio.CancelScope | None = None
+        #: The scope the handler runs in (entered by the I/O edge); a disconnect cancels it.
+        self.handler_scope = trio.CancelScope()
         self._pending: deque[Message] = deque()
         self._receiving = False
         self._receives = 0
@@ -154,13 +154,12 @@ class Websocket(BaseRequest):
             message = self._pending.popleft()
             self._wake_watcher()
             await trio.lowlevel.cancel_shielded_checkpoint()
+        elif self._listen_scope is not None:
+            await self._take_over_from_watcher()
+            return await self.receive()  # from the queue if the watcher got one, else directly
         else:
             if self._receiving:
                 raise trio.BusyResourceError("another task is already receiving on this websocket")
-            if self._listen_scope is not None:
-                await self._take_over_from_watcher()
-                if self._pending:
-                    return await self._decode(self._pending.popleft())
             self._receiving = True
             try:
                 message = await self._asgi_receive()
@@ -176,15 +175,9 @@ class Websocket(BaseRequest):
                 return text
             data = message.get("bytes")
             return data if data is not None else b""
-        return await self._decode(message)
+        return await self._not_a_message(message)
 
-    async def _decode(self, message: Message) -> str | bytes:
-        if message["type"] == "websocket.receive":
-            text = message.get("text")
-            if text is not None:
-                return str(text)
-            data = message.get("bytes")
-            return bytes(data) if data is not None else b""
+    async def _not_a_message(self, message: Message) -> NoReturn:
         if message["type"] == "websocket.disconnect":
             self._disconnect(message.get("code", 1005), message.get("reason") or "")
             await trio.lowlevel.checkpoint()  # raises Cancelled in the handler's scope
@@ -283,10 +276,9 @@ class Websocket(BaseRequest):
             {"type": "websocket.http.response.start", "status": status, "headers": headers}
         )
         async for chunk in body:
-            if chunk:
-                await self._send_or_disconnect(
-                    {"type": "websocket.http.response.body", "body": chunk, "more_body": True}
-                )
+            await self._send_or_disconnect(
+                {"type": "websocket.http.response.body", "body": chunk, "more_body": True}
+            )
         await self._send_or_disconnect(
             {"type": "websocket.http.response.body", "body": b"", "more_body": False}
         )
@@ -321,8 +313,7 @@ class Websocket(BaseRequest):
         if self.state is _CONNECTED or self.state is _CONNECTING:
             self.state = WebsocketState.CLOSED
             self.close_code, self.close_reason = code, reason
-        if self.handler_scope is not None:
-            self.handler_scope.cancel()
+        self.handler_scope.cancel()
 
     def _wake_watcher(self) -> None:
         if self._wake is not None:

@@ -20,6 +20,7 @@ from werkzeug.test import EnvironBuilder
 from .._errors import LifespanError
 from .._response import Response
 from .._types import ASGIApp, Message
+from ._util import lone_exception_unwrapped
 from ._websocket import TestWebsocket, websocket_scope
 
 if TYPE_CHECKING:
@@ -298,10 +299,6 @@ class TestClient:
 async def _run_as_task(app: ASGIApp, *args: Any) -> None:
     """Run ``app(*args)`` in a task of its own (as a server does, so the context it sets stays in
     that task) and re-raise what it raises, unwrapped from the nursery's group."""
-    try:
+    with lone_exception_unwrapped():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(app, *args)
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise

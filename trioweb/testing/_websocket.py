@@ -19,6 +19,7 @@ from werkzeug.datastructures import Headers
 
 from .. import _json
 from .._types import ASGIApp, Message
+from ._util import lone_exception_unwrapped
 
 APP_QUEUE_SIZE = 10
 
@@ -113,7 +114,7 @@ class TestWebsocket:
             raise error
 
     async def __aenter__(self) -> TestWebsocket:
-        try:
+        with lone_exception_unwrapped():
             async with AsyncExitStack() as stack:
                 self._nursery = nursery = await stack.enter_async_context(trio.open_nursery())
                 nursery.start_soon(self._run_app)
@@ -127,10 +128,6 @@ class TestWebsocket:
                     return self
                 response = None if message is None else await self._rejection(message)
                 await self._finish()
-        except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
         # The app has finished: report what it raised, else how it answered.
         self._raise_app_error()
         if response is None:
@@ -245,11 +242,10 @@ class TestWebsocket:
                 return str(text)
             return bytes(message.get("bytes") or b"")
         if message["type"] == "websocket.close":
-            self._closed = WebsocketDisconnectError(
-                message.get("code", 1000), message.get("reason") or ""
-            )
-            with trio.fail_after(self.timeout):
-                await self._app_done.wait()
+            code, reason = message.get("code", 1000), message.get("reason") or ""
+            self._closed = WebsocketDisconnectError(code, reason)
+            # Complete the closing handshake, as a client does: the app sees the disconnect.
+            await self._finish(code, reason)
             self._raise_app_error()
             raise self._closed
         raise RuntimeError(f"the app sent {message['type']!r} on an open websocket")
@@ -267,12 +263,8 @@ class TestWebsocket:
 
 async def close_unwrapped(stack: AsyncExitStack) -> None:
     """Close ``stack`` (which holds a nursery), re-raising a lone exception without its group."""
-    try:
+    with lone_exception_unwrapped():
         await stack.aclose()
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
 
 
 def websocket_scope(

@@ -23,6 +23,7 @@ import trio
 
 from .._serving import serve
 from ._client import TestClient
+from ._util import lone_exception_unwrapped
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -60,21 +61,14 @@ async def _open_websocket(url: str, path: str, kwargs: dict[str, Any]) -> AsyncI
     from trio_websocket import wrap_client_stream
 
     host, _, port = url.removeprefix("http://").rpartition(":")
-    try:
-        stream = await trio.open_tcp_stream(host, int(port))
+    stream = await trio.open_tcp_stream(host, int(port))
+    with lone_exception_unwrapped():
         async with stream, trio.open_nursery() as nursery:
             conn = await wrap_client_stream(nursery, stream, host, path, **kwargs)
             try:
                 yield conn
             finally:
                 await conn.aclose()
-    except BaseExceptionGroup as group:
-        lone: BaseException = group
-        while isinstance(lone, BaseExceptionGroup) and len(lone.exceptions) == 1:
-            lone = lone.exceptions[0]
-        if lone is group:
-            raise
-        raise lone from None
 
 
 @pytest.fixture

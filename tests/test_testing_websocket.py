@@ -1,0 +1,362 @@
+"""The test client's websocket side against apps that misbehave, and the websocket edge's rarer
+endings. The test client drives any ASGI app, so it must say clearly what went wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+
+from trioweb import Response, TrioWeb, WebsocketClosed, websocket
+from trioweb.testing import TestClient, WebsocketDisconnectError, WebsocketResponseError
+from trioweb.testing._util import lone_exception_unwrapped
+
+Message = dict[str, Any]
+
+
+def raw_app(*to_send: Message, then: str = "return") -> Any:
+    """An ASGI app that answers the handshake with ``to_send``, then returns, raises or hangs."""
+
+    async def app(scope: Message, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await receive()  # websocket.connect
+        for message in to_send:
+            await send(message)
+        if then == "raise":
+            raise ValueError("the app broke")
+        if then == "hang":  # until the client leaves
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+        if then == "ignore":  # even after the client leaves
+            await trio.sleep_forever()
+
+    return app
+
+
+ACCEPT = {"type": "websocket.accept"}
+
+
+@pytest.mark.parametrize(
+    ("app", "error", "match"),
+    [
+        (raw_app(), RuntimeError, "ended without answering"),
+        (raw_app(then="raise"), ValueError, "the app broke"),
+        (raw_app({"type": "websocket.send", "text": "x"}), RuntimeError, "answered the handshake"),
+        (
+            raw_app({"type": "websocket.http.response.start", "status": 401, "headers": []}),
+            RuntimeError,
+            "did not finish its handshake rejection",
+        ),
+    ],
+)
+async def test_handshake_misbehaviour_is_reported(app: Any, error: type, match: str) -> None:
+    """An app that ends, raises or answers nonsense during the handshake gets a clear error."""
+    async with TestClient(app) as client:
+        with pytest.raises(error, match=match):
+            async with client.websocket("/ws"):
+                pass  # pragma: no cover
+
+
+async def test_messages_after_the_app_has_gone() -> None:
+    """An app that accepts then returns: receive/send report a 1006 disconnect."""
+    async with TestClient(raw_app(ACCEPT)) as client, client.websocket("/ws") as conn:
+        with pytest.raises(WebsocketDisconnectError, match="finished without closing"):
+            await conn.receive()
+        with pytest.raises(WebsocketDisconnectError, match="has finished"):
+            await conn.send("x")
+
+
+async def test_an_unexpected_message_on_an_open_websocket() -> None:
+    """An app that sends an HTTP message on an open websocket makes receive() raise."""
+    app = raw_app(ACCEPT, {"type": "http.response.start", "status": 200}, then="hang")
+    async with TestClient(app) as client, client.websocket("/ws") as conn:
+        with pytest.raises(RuntimeError, match=r"http\.response\.start"):
+            await conn.receive()
+
+
+async def test_an_app_that_ignores_the_disconnect_times_out(autojump_clock: Any) -> None:
+    """Leaving waits for the handler, within the client's timeout."""
+    async with TestClient(raw_app(ACCEPT, then="ignore"), timeout=2) as client:
+        with pytest.raises(trio.TooSlowError):
+            async with client.websocket("/ws"):
+                pass
+
+
+async def test_sending_after_the_app_closed_and_bad_types() -> None:
+    """After the app's close frame, send and receive raise it again; a bad type is a TypeError."""
+    app = raw_app(ACCEPT, {"type": "websocket.close", "code": 4002, "reason": "x"}, then="hang")
+    async with TestClient(app) as client, client.websocket("/ws") as conn:
+        with pytest.raises(TypeError, match="not int"):
+            await conn.send(3)  # type: ignore[arg-type]
+        with pytest.raises(WebsocketDisconnectError, match="4002"):
+            await conn.receive()
+        for operation in (conn.receive(), conn.send("late")):
+            with pytest.raises(WebsocketDisconnectError, match="4002"):
+                await operation
+
+
+async def test_query_strings_and_headers_reach_the_scope() -> None:
+    """query_string as str, bytes or dict, and the path's own query, all reach the app."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.send(f"{websocket.query_string.decode()} {websocket.host}")
+
+    async with app.test_client() as client:
+        for kwargs, expected in [
+            ({"query_string": "a=1"}, "a=1 localhost"),
+            ({"query_string": b"b=2"}, "b=2 localhost"),
+            ({"query_string": {"c": ["3", "4"]}}, "c=3&c=4 localhost"),
+            ({"headers": {"Host": "ignored.example"}}, " localhost"),
+        ]:
+            async with client.websocket("/ws", **kwargs) as conn:
+                assert await conn.receive() == expected
+        async with client.websocket("/ws?d=5") as conn:
+            assert await conn.receive() == "d=5 localhost"
+
+
+def test_a_group_of_several_exceptions_stays_a_group() -> None:
+    """Only a group of one is unwrapped; several errors stay together."""
+    group = ExceptionGroup("two", [ValueError(), KeyError()])
+    with pytest.raises(ExceptionGroup) as raised, lone_exception_unwrapped():
+        raise group
+    assert raised.value is group
+
+
+# The websocket edge's rarer endings -------------------------------------------------------------
+
+
+class FailingPeer:
+    """A server whose sends of some message types fail like a broken transport."""
+
+    def __init__(self, failing: set[str], messages: list[Message]) -> None:
+        self.failing = failing
+        self.to_app, self.inbox = trio.open_memory_channel[Message](10)
+        for message in messages:
+            self.to_app.send_nowait(message)
+        self.sent: list[Message] = []
+
+    async def send(self, message: Message) -> None:
+        await trio.lowlevel.checkpoint()
+        if message["type"] in self.failing:
+            raise trio.BrokenResourceError("gone")
+        self.sent.append(message)
+
+
+SCOPE: Message = {
+    "type": "websocket",
+    "scheme": "ws",
+    "path": "/ws",
+    "query_string": b"",
+    "headers": [],
+    "subprotocols": [],
+    "extensions": {"websocket.http.response": {}},
+}
+
+
+async def test_a_broken_transport_on_accept_and_on_the_final_close() -> None:
+    """Failed accept or close sends count as a disconnect; nothing leaks to the server."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        try:
+            await websocket.accept()
+        finally:
+            seen.append(websocket.close_code)
+
+    for failing in ({"websocket.accept"}, {"websocket.close"}):
+        peer = FailingPeer(failing, [{"type": "websocket.connect"}])
+        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+    assert seen == [1006, None]
+
+
+async def test_an_after_hook_returning_none_rejects_with_403() -> None:
+    """If an after_websocket hook drops the rejection response, the handshake gets a 403."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> Any:
+        return "teapot", 418
+
+    @app.after_websocket
+    async def drop(response: Response | None) -> None:
+        return None
+
+    async with app.test_client() as client:
+        with pytest.raises(WebsocketResponseError) as rejected:
+            async with client.websocket("/ws"):
+                pass  # pragma: no cover
+    assert rejected.value.response.status_code == 403
+
+
+async def test_reject_after_accept_is_refused() -> None:
+    """Websocket.reject() only works before accept."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+
+        async def no_body() -> Any:
+            yield b""  # pragma: no cover
+
+        try:
+            await websocket.reject(400, [], no_body())
+        except WebsocketClosed as closed:
+            await websocket.send(f"refused {closed.code}")
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        assert await conn.receive() == "refused 1006"
+
+
+async def test_an_unexpected_asgi_message_and_a_first_message_that_is_not_connect() -> None:
+    """A server that sends nonsense gets a RuntimeError naming it."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await websocket.receive()
+
+    peer = FailingPeer(set(), [{"type": "websocket.connect"}, {"type": "http.request"}])
+    with pytest.raises(RuntimeError, match=r"unexpected ASGI message 'http\.request'"):
+        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+    peer = FailingPeer(set(), [{"type": "websocket.receive", "text": "early"}])
+    with pytest.raises(RuntimeError, match=r"expected websocket\.connect"):
+        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+
+
+async def test_a_disconnect_seen_by_receive_in_a_shielded_scope() -> None:
+    """receive() that meets the disconnect while shielded raises WebsocketClosed with its code."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        with trio.CancelScope(shield=True):
+            try:
+                await websocket.receive()
+            except WebsocketClosed as closed:
+                seen.append((closed.code, closed.reason))
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        await conn.close(4009, "bye")
+    assert seen == [(4009, "bye")]
+
+
+async def test_queued_binary_messages_and_a_disconnect_after_the_handler_closed(
+    autojump_clock: Any,
+) -> None:
+    """Queued bytes stay bytes; a client leaving after the handler closed still cancels it."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await trio.sleep(1)  # the watcher queues what arrives meanwhile
+        seen.append(await websocket.receive())
+        await websocket.close(4000)
+        try:
+            await trio.sleep_forever()
+        finally:
+            seen.append(("cancelled", websocket.close_code))
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        await conn.send(b"\x01")
+        with pytest.raises(WebsocketDisconnectError):
+            await conn.receive()
+    assert seen == [b"\x01", ("cancelled", 4000)]
+
+
+async def test_an_error_dragged_out_of_the_handler_by_a_disconnect() -> None:
+    """A group of Cancelled and an error from the handler's nursery: teardown sees it, no leak."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    async def fail_when_cancelled() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            raise ValueError("cleanup failed")
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(fail_when_cancelled)
+            await websocket.receive()
+
+    @app.teardown_websocket
+    async def teardown(error: BaseException | None) -> None:
+        seen.append(type(error).__name__)
+
+    peer = FailingPeer(set(), [{"type": "websocket.connect"}, {"type": "websocket.disconnect"}])
+    with pytest.raises(ExceptionGroup):
+        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+    assert seen == ["ExceptionGroup"]
+
+
+async def test_a_pipeline_failure_before_accept_answers_500() -> None:
+    """If the pipeline itself fails before accept, the edge still answers 500 and tears down."""
+    seen: list[Any] = []
+
+    class BrokenPipeline(TrioWeb):
+        async def full_dispatch_websocket(self, ws: Any) -> Any:
+            raise ExceptionGroup("pipeline", [ValueError("v"), KeyError("k")])
+
+    app = BrokenPipeline(__name__)
+
+    @app.teardown_websocket
+    async def teardown(error: BaseException | None) -> None:
+        seen.append(type(error).__name__)
+
+    peer = FailingPeer(set(), [{"type": "websocket.connect"}])
+    with pytest.raises(ExceptionGroup):
+        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+    assert seen == ["ExceptionGroup"]
+    assert [peer.sent[0]["type"], peer.sent[0]["status"]] == ["websocket.http.response.start", 500]
+
+
+async def test_templates_see_the_websocket() -> None:
+    """render_template_string in a websocket handler has `websocket` in its context."""
+    from trioweb import render_template_string
+
+    app = TrioWeb(__name__)
+
+    @app.websocket("/room/<name>")
+    async def room(name: str) -> None:
+        await websocket.send(await render_template_string("{{ websocket.path }}"))
+
+    async with app.test_client() as client, client.websocket("/room/blue") as conn:
+        assert await conn.receive() == "/room/blue"
+
+
+def test_python_dash_m_trioweb_runs_the_cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m trioweb` is the trioweb command (here: its usage error without --app)."""
+    monkeypatch.delenv("TRIOWEB_APP", raising=False)
+    import importlib
+    import sys
+
+    argv = sys.argv
+    sys.argv = ["trioweb", "run"]
+    sys.modules.pop("trioweb.__main__", None)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            importlib.import_module("trioweb.__main__")
+    finally:
+        sys.argv = argv
+    assert exited.value.code == 2
+    assert "--app" in capsys.readouterr().err

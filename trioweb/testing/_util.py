@@ -1,0 +1,24 @@
+"""Small helpers the testing drivers share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def lone_exception_unwrapped() -> Iterator[None]:
+    """Re-raise an exception group that holds one exception (however nested) as that exception.
+
+    The drivers run the app in nurseries of their own; a test should see the app's ``KeyError``,
+    not a group around it. Unwrapping stops at a group of several exceptions, which is raised.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        lone: BaseException = group
+        while isinstance(lone, BaseExceptionGroup) and len(lone.exceptions) == 1:
+            lone = lone.exceptions[0]
+        if lone is group:
+            raise
+        raise lone from None
