@@ -2,7 +2,7 @@
 
 The environment is built on first use from the app's ``templates/`` folder, then each registered
 blueprint's ``template_folder``, in registration order. Templates see ``config``, ``request``,
-``websocket``, ``g``, ``url_for`` and ``get_flashed_messages``-free Flask-style globals.
+``websocket`` (when bound), ``g`` and ``url_for``.
 """
 
 from __future__ import annotations
