@@ -13,17 +13,16 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import trio
 from jinja2 import Environment
-from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import MapAdapter
 
-from . import _asgi, _json
+from . import _asgi
 from ._asgi import Outcome
 from ._blueprints import Blueprint
 from ._config import Config
@@ -31,7 +30,7 @@ from ._ctx import unbind_connection
 from ._errors import WebsocketClosed
 from ._helpers import send_from_directory
 from ._request import BaseRequest, Request
-from ._response import Response
+from ._response import Response, coerce_response, from_http_exception
 from ._routing import Router
 from ._scaffold import Kind, Scaffold, require_async
 from ._types import LifespanHook, Receive, Scope, Send, ViewFunc
@@ -392,12 +391,7 @@ class TrioWeb(Scaffold):
 
     def http_exception_response(self, error: HTTPException) -> Response:
         """werkzeug's rendering of an HTTP error (status, headers such as ``Allow``, body)."""
-        response = error.get_response()
-        if isinstance(response, Response):  # abort(response)
-            return response
-        return self.response_class(
-            response.get_data(), response.status_code, Headers(response.headers)
-        )
+        return from_http_exception(error, self.response_class)
 
     def make_response(self, value: Any) -> Response:
         """Coerce a view's return value into a :class:`Response`.
@@ -406,46 +400,7 @@ class TrioWeb(Scaffold):
         chunks (streamed), each optionally in ``(body, status)``, ``(body, headers)`` or
         ``(body, status, headers)``. Anything else, ``None`` included, is a ``TypeError``.
         """
-        status: int | str | None = None
-        headers: Any = None
-        if isinstance(value, tuple):
-            if len(value) == 3:
-                value, status, headers = value
-            elif len(value) == 2:
-                value, extra = value
-                if isinstance(extra, Headers | dict | list):
-                    headers = extra
-                else:
-                    status = extra
-            else:
-                raise TypeError(
-                    "a view's tuple must be (body, status), (body, headers) or"
-                    f" (body, status, headers), not a {len(value)}-tuple"
-                )
-        if isinstance(value, Response):
-            response = value
-        elif isinstance(value, str | bytes | AsyncIterable):
-            response = self.response_class(value)
-        elif isinstance(value, dict | list):
-            response = self.response_class(_json.dumps(value), mimetype="application/json")
-        elif value is None:
-            raise TypeError(
-                "the view returned None; return a response value such as a string, a dict or"
-                " a Response"
-            )
-        else:
-            raise TypeError(
-                f"a view cannot return a {type(value).__name__}; return str, bytes, dict, list,"
-                " a Response or a (body, status, headers) tuple"
-            )
-        if status is not None:
-            if isinstance(status, str):
-                response.status = status
-            else:
-                response.status_code = status
-        if headers:
-            response.headers.update(headers)
-        return response
+        return coerce_response(value, self.response_class)
 
     # Serving and testing -------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.response import Response as SansIOResponse
 
 from . import _json
@@ -115,3 +116,59 @@ def _headers(value: HeadersValue | None) -> Headers | None:
     if value is None or isinstance(value, Headers):
         return value
     return Headers(value)
+
+
+def from_http_exception(error: HTTPException, response_class: type[Response]) -> Response:
+    """werkzeug's rendering of an HTTP error (status, headers such as ``Allow``, body)."""
+    rendered = error.get_response()
+    if isinstance(rendered, Response):  # abort(response)
+        return rendered
+    return response_class(rendered.get_data(), rendered.status_code, Headers(rendered.headers))
+
+
+def coerce_response(value: Any, response_class: type[Response]) -> Response:
+    """Coerce a view's return value into a :class:`Response`.
+
+    Accepted: ``Response``, ``str``, ``bytes``, ``dict``/``list`` (JSON), an async iterable of
+    chunks (streamed), each optionally in ``(body, status)``, ``(body, headers)`` or
+    ``(body, status, headers)``. Anything else, ``None`` included, is a ``TypeError``.
+    """
+    status: int | str | None = None
+    headers: Any = None
+    if isinstance(value, tuple):
+        if len(value) == 3:
+            value, status, headers = value
+        elif len(value) == 2:
+            value, extra = value
+            if isinstance(extra, Headers | dict | list):
+                headers = extra
+            else:
+                status = extra
+        else:
+            raise TypeError(
+                "a view's tuple must be (body, status), (body, headers) or"
+                f" (body, status, headers), not a {len(value)}-tuple"
+            )
+    if isinstance(value, Response):
+        response = value
+    elif isinstance(value, str | bytes | AsyncIterable):
+        response = response_class(value)
+    elif isinstance(value, dict | list):
+        response = response_class(_json.dumps(value), mimetype="application/json")
+    elif value is None:
+        raise TypeError(
+            "the view returned None; return a response value such as a string, a dict or a Response"
+        )
+    else:
+        raise TypeError(
+            f"a view cannot return a {type(value).__name__}; return str, bytes, dict, list,"
+            " a Response or a (body, status, headers) tuple"
+        )
+    if status is not None:
+        if isinstance(status, str):
+            response.status = status
+        else:
+            response.status_code = status
+    if headers:
+        response.headers.update(headers)
+    return response
