@@ -48,6 +48,8 @@ class Conn:
 
 
 Connect = Callable[..., Any]
+#: One event per expected teardown, set as each connection's teardown_websocket hook runs.
+Ended = list[trio.Event]
 
 
 @asynccontextmanager
@@ -169,7 +171,7 @@ def build_echo(app: TrioWeb, log: list[Any]) -> None:
 ECHOED: list[str | bytes] = ["text", b"bytes", b"", "", "\u00e9t\u00e9", b"\x00\xff"]
 
 
-async def script_echo(connect: Connect, seen: list[Any]) -> None:
+async def script_echo(connect: Connect, seen: list[Any], ended: Ended) -> None:
     async with connect("/ws") as conn:
         for message in ECHOED:
             await conn.send(message)
@@ -192,7 +194,7 @@ def build_json(app: TrioWeb, log: list[Any]) -> None:
             await websocket.send(str(error).split(";")[0])
 
 
-async def script_json(connect: Connect, seen: list[Any]) -> None:
+async def script_json(connect: Connect, seen: list[Any], ended: Ended) -> None:
     async with connect("/ws") as conn:
         await conn.send('{"a": [1, 2]}')
         seen.append(await conn.receive())
@@ -235,7 +237,7 @@ def build_attributes(app: TrioWeb, log: list[Any]) -> None:
     app.register_blueprint(bp)
 
 
-async def script_attributes(connect: Connect, seen: list[Any]) -> None:
+async def script_attributes(connect: Connect, seen: list[Any], ended: Ended) -> None:
     basic = base64.b64encode(b"ann:secret").decode()
     headers = {"X-Custom": "1", "Cookie": "flavour=mint", "Authorization": f"Basic {basic}"}
     async with connect("/rooms/7?x=1&y=two", headers=headers, subprotocols=["v1", "v2"]) as conn:
@@ -290,24 +292,27 @@ def build_rejections(app: TrioWeb, log: list[Any]) -> None:
         return "http"
 
 
-async def script_rejections(connect: Connect, seen: list[Any]) -> None:
-    for path in [
-        "/tuple",
-        "/response",
-        "/abort",
-        "/raise",
-        "/close-first",
-        "/nothing",
-        "/crash-before",
-        "/bad-subprotocol",
-        "/http-only",
-        "/missing",
-    ]:
+async def script_rejections(connect: Connect, seen: list[Any], ended: Ended) -> None:
+    for index, path in enumerate(
+        [
+            "/tuple",
+            "/response",
+            "/abort",
+            "/raise",
+            "/close-first",
+            "/nothing",
+            "/crash-before",
+            "/bad-subprotocol",
+            "/http-only",
+            "/missing",
+        ]
+    ):
         try:
             async with connect(path):
                 seen.append(f"{path} accepted")
         except Rejected as rejected:
             seen.append((path, rejected.status, rejected.why, rejected.body.startswith(b"<!doc")))
+        await ended[index].wait()
 
 
 REJECTIONS = [
@@ -353,10 +358,10 @@ def build_hook_rejects(app: TrioWeb, log: list[Any]) -> None:
     app.register_blueprint(bp)
 
 
-async def script_hook_rejects(connect: Connect, seen: list[Any]) -> None:
-    await connect_and_read(connect, seen, "/private/ws?app=no")
-    await connect_and_read(connect, seen, "/private/ws?token=wrong")
-    await connect_and_read(connect, seen, "/private/ws?token=t0k3n")
+async def script_hook_rejects(connect: Connect, seen: list[Any], ended: Ended) -> None:
+    for index, query in enumerate(["app=no", "token=wrong", "token=t0k3n"]):
+        await connect_and_read(connect, seen, f"/private/ws?{query}")
+        await ended[index].wait()
 
 
 def build_closing(app: TrioWeb, log: list[Any]) -> None:
@@ -382,9 +387,10 @@ def build_closing(app: TrioWeb, log: list[Any]) -> None:
         raise ValueError("after accept")
 
 
-async def script_closing(connect: Connect, seen: list[Any]) -> None:
-    for path in ["/close", "/return", "/crash"]:
+async def script_closing(connect: Connect, seen: list[Any], ended: Ended) -> None:
+    for index, path in enumerate(["/close", "/return", "/crash"]):
         await connect_and_read(connect, seen, path)
+        await ended[index].wait()
 
 
 # Disconnects: wherever the handler waits, the client leaving cancels it.
@@ -426,17 +432,18 @@ def build_disconnects(app: TrioWeb, log: list[Any]) -> None:
         log.append(("after", response))
 
 
-async def script_disconnects(connect: Connect, seen: list[Any]) -> None:
-    for where in ["receive", "channel", "sleep", "child"]:
+async def script_disconnects(connect: Connect, seen: list[Any], ended: Ended) -> None:
+    for index, where in enumerate(["receive", "channel", "sleep", "child"]):
         async with connect(f"/wait/{where}") as conn:
             seen.append(await conn.receive())
             await conn.close(1001, "going away")
+        await ended[index].wait()  # the server may finish after the client: keep logs in order
 
 
 @attrs.frozen
 class Case:
     build: Callable[[TrioWeb, list[Any]], None]
-    script: Callable[[Connect, list[Any]], Awaitable[None]]
+    script: Callable[[Connect, list[Any], Ended], Awaitable[None]]
     seen: list[Any]
     log: list[Any]
 
@@ -532,21 +539,20 @@ async def test_parity(transport: Callable[..., Any], name: str) -> None:
     case = CASES[name]
     app = TrioWeb(__name__)
     log: list[Any] = []
-    all_ended = trio.Event()
-    expected_teardowns = sum(1 for item in case.log if str(item).startswith("teardown"))
+    ended = [trio.Event() for item in case.log if str(item).startswith("teardown")]
+    teardowns = iter(ended)
 
     @app.teardown_websocket
     async def teardown(error: BaseException | None) -> None:
         log.append(f"teardown {type(error).__name__ if error else None}")
-        if sum(1 for item in log if str(item).startswith("teardown")) == expected_teardowns:
-            all_ended.set()
+        next(teardowns).set()
 
     case.build(app, log)
     seen: list[Any] = []
     async with transport(app) as connect:
-        await case.script(connect, seen)
+        await case.script(connect, seen, ended)
         # Hypercorn may finish a handler after its client has the answer: wait for teardowns.
-        await all_ended.wait()
+        await ended[-1].wait()
     assert seen == case.seen
     assert log == case.log
 

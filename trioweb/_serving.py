@@ -46,6 +46,11 @@ def hypercorn_config(
     return result
 
 
+#: Seconds a shutdown may take beyond Hypercorn's ``graceful_timeout`` (for ``after_serving``)
+#: before it is cut short.
+SHUTDOWN_MARGIN = 10.0
+
+
 async def serve(
     app: ASGIApp,
     *,
@@ -65,7 +70,8 @@ async def serve(
 
     Cancellation, or ``shutdown_trigger`` returning, shuts down gracefully before this returns
     (or ``Cancelled`` propagates): open connections get Hypercorn's ``graceful_timeout``, then
-    ``after_serving`` runs and background tasks are cancelled. Raises
+    ``after_serving`` runs and background tasks are cancelled; after
+    ``graceful_timeout + SHUTDOWN_MARGIN`` seconds (13 by default) the shutdown is cut short. Raises
     :class:`~trioweb.LifespanError` if a ``before_serving`` function fails (from
     ``nursery.start``) or an ``after_serving`` function does, and ``OSError`` if it cannot
     listen (the port is taken, say). A single error is raised as is, not in a group.
@@ -109,11 +115,17 @@ async def _serve_shielded_once_started(
     """Hypercorn's ``serve``, cancellable while starting, shielded once it listens (it then
     stops only by ``shutdown_trigger``, gracefully)."""
     with trio.CancelScope() as scope:
+
+        async def trigger() -> None:
+            await shutdown_trigger()
+            # Shielded, so bound it: connections get graceful_timeout, the lifespan the rest.
+            scope.deadline = trio.current_time() + config.graceful_timeout + SHUTDOWN_MARGIN
+
         framework: Any = app  # hypercorn's types spell out every ASGI message
         await hypercorn_serve(
             framework,
             config,
-            shutdown_trigger=shutdown_trigger,
+            shutdown_trigger=trigger,
             task_status=_ShieldOnStarted(scope, task_status),
             mode="asgi",
         )

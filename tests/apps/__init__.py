@@ -1,0 +1,1 @@
+"""Small apps that the subprocess tests serve (``tests.apps.basic:app``, ...)."""

@@ -1,0 +1,279 @@
+"""trioweb.serve and app.run: Hypercorn's trio worker under a Trio nursery, started, stopped and
+failing as documented."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import re
+import signal
+import socket
+from functools import partial
+
+import httpx
+import pytest
+import trio
+import trio.testing
+from _e2e import served
+from hypercorn.config import Config as HypercornConfig
+
+import trioweb
+from trioweb import LifespanError, TrioWeb, serve
+from trioweb._serving import hypercorn_config, run
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def lifecycle_app(events: list[str]) -> TrioWeb:
+    """An app that records its lifespan, with a background task, in ``events``."""
+    app = TrioWeb(__name__)
+
+    async def background() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            events.append("background task cancelled")
+
+    @app.before_serving
+    async def start() -> None:
+        events.append("before_serving")
+        app.add_background_task(background)
+
+    @app.after_serving
+    async def stop() -> None:
+        events.append("after_serving")
+
+    @app.route("/")
+    async def index() -> str:
+        return "hello"
+
+    return app
+
+
+def failing_app(phase: str) -> TrioWeb:
+    """An app whose ``before_serving`` (phase ``"startup"``) or ``after_serving`` fails."""
+    app = TrioWeb(__name__)
+
+    async def fail() -> None:
+        raise RuntimeError(f"{phase} broke")
+
+    if phase == "startup":
+        app.before_serving(fail)
+    else:
+        app.after_serving(fail)
+    return app
+
+
+async def test_start_returns_the_url_once_before_serving_has_run() -> None:
+    """``nursery.start(serve, ...)`` returns http://127.0.0.1:<port>, before_serving done."""
+    events: list[str] = []
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(partial(serve, lifecycle_app(events), port=0))
+            match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)", url)
+            assert match is not None, url
+            assert int(match[1]) > 0
+            assert events == ["before_serving"]
+            async with httpx.AsyncClient() as client:
+                response = await client.get(url + "/")
+            assert (response.status_code, response.text) == (200, "hello")
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("stop_by", ["cancellation", "shutdown_trigger"])
+async def test_stopping_is_graceful(stop_by: str) -> None:
+    """Stopping lets the request in flight finish, then runs after_serving, then cancels the
+    background tasks; the port is closed afterwards."""
+    events: list[str] = []
+    app = lifecycle_app(events)
+    view_entered, release_view, stop = trio.Event(), trio.Event(), trio.Event()
+    responses: list[httpx.Response] = []
+
+    @app.route("/slow")
+    async def slow() -> str:
+        view_entered.set()
+        await release_view.wait()
+        return "finished"
+
+    async def fetch(url: str) -> None:
+        async with httpx.AsyncClient() as client:
+            responses.append(await client.get(url + "/slow"))
+
+    async def release_once_shutting_down() -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        events.append("view released")
+        release_view.set()
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as clients, trio.open_nursery() as servers:
+            url = await servers.start(partial(serve, app, port=0, shutdown_trigger=stop.wait))
+            clients.start_soon(fetch, url)
+            await view_entered.wait()
+            clients.start_soon(release_once_shutting_down)
+            if stop_by == "cancellation":
+                servers.cancel_scope.cancel()
+            else:
+                stop.set()
+        assert [(r.status_code, r.text) for r in responses] == [(200, "finished")]
+        assert events == [
+            "before_serving",
+            "view released",
+            "after_serving",
+            "background task cancelled",
+        ]
+        port = int(url.rpartition(":")[2])
+        with pytest.raises(OSError, match="all attempts to connect"):
+            await trio.open_tcp_stream("127.0.0.1", port)
+
+
+async def test_failing_before_serving_is_raised_from_start() -> None:
+    """A failing before_serving makes ``nursery.start(serve, ...)`` raise LifespanError."""
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(LifespanError) as caught:
+                await nursery.start(partial(serve, failing_app("startup"), port=0))
+    assert caught.value.phase == "startup"
+    assert "RuntimeError: startup broke" in caught.value.message
+
+
+async def test_failing_after_serving_is_raised_at_shutdown() -> None:
+    """A failing after_serving makes ``serve`` raise LifespanError when it is stopped."""
+    with trio.fail_after(5):
+        with pytest.RaisesGroup(
+            pytest.RaisesExc(
+                LifespanError,
+                check=lambda error: "RuntimeError: shutdown broke" in error.message,
+            )
+        ):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(partial(serve, failing_app("shutdown"), port=0))
+                nursery.cancel_scope.cancel()
+
+
+# Hypercorn 0.18 does not close the socket it fails to bind.
+@pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
+async def test_a_port_in_use_raises_os_error() -> None:
+    """Serving on a port that another socket listens on raises OSError from ``start``."""
+    with trio.fail_after(5):
+        (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        async with listener, trio.open_nursery() as nursery:
+            port = listener.socket.getsockname()[1]
+            with pytest.raises(OSError, match="in use") as caught:
+                await nursery.start(partial(serve, TrioWeb(__name__), port=port))
+    assert not isinstance(caught.value, BaseExceptionGroup)
+    del caught
+    gc.collect()  # that socket's warning, now, under this test's filter
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_serve_on_ipv6_reports_a_bracketed_url() -> None:
+    """On ``::1`` the URL is http://[::1]:<port>, and it answers."""
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(partial(serve, lifecycle_app([]), host="::1", port=0))
+            assert re.fullmatch(r"http://\[::1\]:[1-9]\d*", url), url
+            async with httpx.AsyncClient() as client:
+                assert (await client.get(url + "/")).text == "hello"
+            nursery.cancel_scope.cancel()
+
+
+async def test_serve_applies_the_given_hypercorn_config() -> None:
+    """Settings of ``config`` other than ``bind`` take effect (here: no Server header)."""
+    config = HypercornConfig()
+    config.include_server_header = False
+    with trio.fail_after(5):
+        async with served(lifecycle_app([])) as client:
+            assert "server" in (await client.get("/")).headers
+        async with served(lifecycle_app([]), config=config) as client:
+            assert "server" not in (await client.get("/")).headers
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "bind"),
+    [
+        ("127.0.0.1", 5000, "127.0.0.1:5000"),
+        ("0.0.0.0", 0, "0.0.0.0:0"),
+        ("localhost", 8080, "localhost:8080"),
+        ("::1", 8000, "[::1]:8000"),
+        ("::", 0, "[::]:0"),
+    ],
+)
+async def test_hypercorn_config_binds_host_and_port(host: str, port: int, bind: str) -> None:
+    """``hypercorn_config`` binds ``host:port``, brackets IPv6, and copies the given config
+    without changing it."""
+    original = HypercornConfig()
+    original.bind = ["10.0.0.1:1"]
+    original.graceful_timeout = 0.5
+    config = hypercorn_config(host, port, original)
+    assert config is not original
+    assert config.bind == [bind]
+    assert config.graceful_timeout == 0.5
+    assert original.bind == ["10.0.0.1:1"]
+    assert hypercorn_config(host, port).bind == [bind]
+
+
+async def _stop_when_idle(
+    scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Stands in for Ctrl+C in ``run``: cancels ``scope`` once every other task waits, that
+    is, once the server is up and idle (signals cannot reach a worker thread)."""
+    task_status.started()
+    await trio.testing.wait_all_tasks_blocked()
+    scope.cancel()
+
+
+@pytest.mark.parametrize("logging_configured", [True, False])
+async def test_run_serves_until_stopped(
+    logging_configured: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run`` prints the URL, and after Ctrl+C runs after_serving and prints "stopped"; with
+    no logging configured it logs to stderr, Hypercorn's lines once."""
+    monkeypatch.setattr(trioweb._serving, "_cancel_on_signal", _stop_when_idle)
+    root = logging.getLogger()
+    if not logging_configured:
+        monkeypatch.setattr(root, "handlers", [])
+        monkeypatch.setattr(root, "level", root.level)
+    events: list[str] = []
+    with trio.fail_after(5):
+        await trio.to_thread.run_sync(
+            partial(run, lifecycle_app(events), port=0), abandon_on_cancel=True
+        )
+    assert events == ["before_serving", "after_serving", "background task cancelled"]
+    stderr = capsys.readouterr().err
+    assert re.search(
+        r"^trioweb: serving on http://127\.0\.0\.1:\d+ \(Ctrl\+C to quit\)$", stderr, re.M
+    )
+    assert stderr.endswith("trioweb: stopped\n")
+    running_on = re.findall(r"^INFO hypercorn\.error: Running on ", stderr, re.M)
+    assert len(running_on) == (0 if logging_configured else 1)
+
+
+async def test_run_raises_a_failing_before_serving(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run`` raises LifespanError itself (not in a group) and never says it is serving."""
+    monkeypatch.setattr(trioweb._serving, "_cancel_on_signal", _stop_when_idle)
+    with trio.fail_after(5), pytest.raises(LifespanError, match="startup broke"):
+        await trio.to_thread.run_sync(
+            partial(run, failing_app("startup"), port=0), abandon_on_cancel=True
+        )
+    assert "trioweb: serving" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_ctrl_c_and_sigterm_stop_run(signum: signal.Signals) -> None:
+    """Either signal cancels the scope ``run`` serves in (its graceful shutdown)."""
+    scope = trio.CancelScope()
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trioweb._serving._cancel_on_signal, scope)
+            assert not scope.cancel_called
+            signal.raise_signal(signum)
+    assert scope.cancel_called
