@@ -481,3 +481,29 @@ async def test_unknown_asgi_scope_type_is_value_error() -> None:
 
     with pytest.raises(ValueError, match="unknown ASGI scope type 'webtransport'"):
         await app({"type": "webtransport"}, receive, send)
+
+
+async def test_the_match_cache_is_bounded_and_skips_host_rules() -> None:
+    """Routing remembers matches up to a bound, forgets them on new rules, ignores host rules."""
+    from trioweb._routing import MATCH_CACHE_SIZE
+
+    app = TrioWeb(__name__)
+
+    @app.route("/item/<int:number>")
+    async def item(number: int) -> str:
+        return str(number)
+
+    async with app.test_client() as client:
+        for number in range(MATCH_CACHE_SIZE + 5):
+            assert await (await client.get(f"/item/{number}")).get_data() == str(number).encode()
+        assert await (await client.get("/item/3")).get_data() == b"3"
+    assert len(app.router._cache) == MATCH_CACHE_SIZE
+
+    @app.route("/admin", subdomain="admin")
+    async def admin() -> str:
+        return "admin"  # pragma: no cover
+
+    assert app.router._cache == {}
+    async with app.test_client() as client:
+        assert await (await client.get("/item/1")).get_data() == b"1"
+    assert app.router._cache == {}

@@ -221,12 +221,9 @@ class TrioWeb(Scaffold):
 
     def match_request(self, conn: BaseRequest) -> None:
         """Match ``conn`` against the URL map; a routing error is kept for after the hooks."""
-        adapter = self.router.adapter(conn.scope)
-        conn.url_adapter = adapter
+        conn.router = self.router
         try:
-            rule, view_args = adapter.match(
-                method=conn.method, return_rule=True, websocket=conn.scope["type"] == "websocket"
-            )
+            rule, view_args = self.router.match(conn.scope, conn.method)
         except HTTPException as error:
             conn.routing_exception = error
         else:

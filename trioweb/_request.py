@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, final
 
 from werkzeug.datastructures import FileStorage, Headers, MultiDict
@@ -17,7 +18,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.sansio.request import Request as SansIORequest
 
 from ._formparser import Body, parse_form
-from ._routing import path_in_app
+from ._routing import Router, path_in_app
 from ._types import Receive, Scope
 
 if TYPE_CHECKING:
@@ -31,12 +32,18 @@ def headers_from_scope(scope: Scope) -> Headers:
     )
 
 
+_LAZY: Any = Headers()  # a marker: "not decoded yet"
+
+
 class BaseRequest(SansIORequest):
     """What HTTP requests and websockets share: the scope's data and the matched route."""
+
+    _headers: Headers
 
     def __init__(self, scope: Scope) -> None:
         client = scope.get("client")
         server = scope.get("server")
+        self.scope = scope
         super().__init__(
             method=scope.get("method", "GET"),
             scheme=scope.get("scheme", "http"),
@@ -44,20 +51,37 @@ class BaseRequest(SansIORequest):
             root_path=scope.get("root_path", ""),
             path=path_in_app(scope),
             query_string=scope.get("query_string", b""),
-            headers=headers_from_scope(scope),
+            headers=_LAZY,  # made from the scope on first use: see ``headers``
             remote_addr=client[0] if client is not None else None,
         )
-        self.scope = scope
         #: The matched :class:`werkzeug.routing.Rule`, or ``None`` before matching or on a 404.
         self.url_rule: Rule | None = None
         #: The URL's variables, as passed to the view.
         self.view_args: dict[str, Any] | None = None
-        #: The URL map bound to this connection (``url_for`` builds with it).
-        self.url_adapter: MapAdapter
+        #: The app's router, set when the connection is matched.
+        self.router: Router | None = None
         #: The routing error (404, 405, ...) to raise once the ``before_*`` hooks have run.
         self.routing_exception: Exception | None = None
         #: The exception no error handler took (it became a 500), for the ``teardown_*`` hooks.
         self.unhandled_exception: Exception | None = None
+
+    @property
+    def headers(self) -> Headers:
+        """The request's headers (werkzeug ``Headers``), decoded from the scope on first use."""
+        headers = self._headers
+        if headers is _LAZY:
+            headers = self._headers = headers_from_scope(self.scope)
+        return headers
+
+    @headers.setter
+    def headers(self, value: Headers) -> None:
+        self._headers = value
+
+    @cached_property
+    def url_adapter(self) -> MapAdapter:
+        """The URL map bound to this connection (``url_for`` builds with it); made on first use."""
+        assert self.router is not None, "the connection has not been routed"
+        return self.router.adapter(self.scope)
 
     @property
     def endpoint(self) -> str | None:

@@ -8,19 +8,30 @@ module only adapts an ASGI scope to werkzeug's ``MapAdapter``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from werkzeug.routing import Map, MapAdapter, Rule
 
 from ._types import Scope
 
+#: How many successful matches the router remembers (per app).
+MATCH_CACHE_SIZE = 1024
+
 
 class Router:
-    """The app's URL map; :meth:`adapter` binds it to one connection's scope."""
+    """The app's URL map; :meth:`adapter` binds it to one connection's scope.
+
+    :meth:`match` remembers successful matches by ``(path, method, websocket)``: werkzeug's
+    matcher costs tens of microseconds, most of a websocket handshake's routing. Only maps whose
+    rules ignore the host are cached, and adding a rule empties the cache. Errors (404, 405,
+    redirects) are never cached, so unknown paths cannot fill it.
+    """
 
     def __init__(self, *, strict_slashes: bool = True, host_matching: bool = False) -> None:
         self.url_map = Map(strict_slashes=strict_slashes, host_matching=host_matching)
+        self._cache: dict[tuple[str, str, bool], tuple[Rule, Mapping[str, Any]]] = {}
+        self._cacheable = not host_matching
 
     def add(
         self,
@@ -46,7 +57,27 @@ class Router:
         url_rule = Rule(rule, endpoint=endpoint, methods=upper, websocket=websocket, **options)
         url_rule.provide_automatic_options = automatic_options  # type: ignore[attr-defined]
         self.url_map.add(url_rule)
+        self._cache.clear()
+        if url_rule.subdomain or url_rule.host:
+            self._cacheable = False
         return url_rule
+
+    def match(self, scope: Scope, method: str) -> tuple[Rule, Mapping[str, Any]]:
+        """The rule and URL variables for ``scope``; raises werkzeug's routing errors (404, 405
+        with ``Allow``, 400 for a websocket/HTTP mismatch, 308 for a missing slash)."""
+        websocket = scope["type"] == "websocket"
+        key = (path_in_app(scope), method, websocket)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        rule, view_args = self.adapter(scope).match(
+            method=method, return_rule=True, websocket=websocket
+        )
+        if self._cacheable:
+            if len(self._cache) >= MATCH_CACHE_SIZE:
+                del self._cache[next(iter(self._cache))]  # the oldest
+            self._cache[key] = (rule, view_args)
+        return rule, view_args
 
     def adapter(self, scope: Scope) -> MapAdapter:
         """Bind the map to an ASGI scope (``http`` or ``websocket``)."""
