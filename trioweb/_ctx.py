@@ -9,7 +9,8 @@ Rules:
   the same request.
 * Background tasks started on the app nursery are explicitly unbound (:func:`unbind_connection`):
   they outlive the connection that started them, so they must not see it.
-* ``g`` is a plain namespace per connection, for data the hooks and the view share.
+* ``g`` is a plain namespace per connection (made on first use), for data the hooks and the
+  view share.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 _cv_app: ContextVar[TrioWeb | None] = ContextVar("trioweb.app", default=None)
 _cv_request: ContextVar[Request | None] = ContextVar("trioweb.request", default=None)
 _cv_websocket: ContextVar[Websocket | None] = ContextVar("trioweb.websocket", default=None)
-_cv_g: ContextVar[SimpleNamespace | None] = ContextVar("trioweb.g", default=None)
 
 
 def _lookup(var: ContextVar[Any], what: str, where: str) -> Any:
@@ -60,10 +60,15 @@ def _get_websocket() -> Websocket:
 
 
 def _get_g() -> SimpleNamespace:
-    return cast(
-        "SimpleNamespace",
-        _lookup(_cv_g, "request or websocket", "while handling a request or a websocket"),
-    )
+    conn: Request | Websocket | None = _cv_request.get()
+    if conn is None:
+        conn = _cv_websocket.get()
+    if conn is None:
+        raise RuntimeError(
+            "Working outside of request or websocket context: g is only available while"
+            " handling a request or a websocket."
+        )
+    return conn.g
 
 
 current_app: TrioWeb = cast("TrioWeb", LocalProxy(_get_app))
@@ -105,16 +110,13 @@ def bind_app(app: TrioWeb) -> None:
 
 def bind_request(req: Request) -> None:
     _cv_request.set(req)
-    _cv_g.set(SimpleNamespace())
 
 
 def bind_websocket(ws: Websocket) -> None:
     _cv_websocket.set(ws)
-    _cv_g.set(SimpleNamespace())
 
 
 def unbind_connection() -> None:
     """Forget the request/websocket in this task's context (for background tasks)."""
     _cv_request.set(None)
     _cv_websocket.set(None)
-    _cv_g.set(None)

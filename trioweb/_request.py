@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable
 from functools import cached_property
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, final
 
 from werkzeug.datastructures import FileStorage, Headers, MultiDict
@@ -76,6 +77,11 @@ class BaseRequest(SansIORequest):
     @headers.setter
     def headers(self, value: Headers) -> None:
         self._headers = value
+
+    @cached_property
+    def g(self) -> SimpleNamespace:
+        """This connection's ``g``: a namespace the hooks, the view and its tasks share."""
+        return SimpleNamespace()
 
     @cached_property
     def url_adapter(self) -> MapAdapter:
