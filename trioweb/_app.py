@@ -34,7 +34,7 @@ from ._response import Response, coerce_response, from_http_exception
 from ._routing import Router
 from ._scaffold import Kind, Scaffold, require_async
 from ._types import LifespanHook, Receive, Scope, Send, ViewFunc
-from ._websocket import Websocket, WebsocketState
+from ._websocket import DisconnectSweeper, Websocket, WebsocketState
 
 if TYPE_CHECKING:
     from .testing import TestClient
@@ -78,6 +78,8 @@ class TrioWeb(Scaffold):
         self.after_serving_funcs: list[LifespanHook] = []
         #: The app nursery: open while the app is serving (or in ``async with test_client()``).
         self.nursery: trio.Nursery | None = None
+        #: Looks after the websockets' disconnect detection while the app is serving.
+        self.disconnect_sweeper: DisconnectSweeper | None = None
         self.logger = log
         if self.static_folder is not None:
             self.add_static_route(self.static_url_path or "/static", "static", self)

@@ -27,7 +27,7 @@ from ._errors import WebsocketClosed
 from ._request import Request
 from ._response import Response
 from ._types import Receive, Scope, Send
-from ._websocket import Websocket, WebsocketState
+from ._websocket import DisconnectSweeper, Websocket, WebsocketState
 
 if TYPE_CHECKING:
     from ._app import TrioWeb
@@ -93,11 +93,13 @@ async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Se
     assert message["type"] == "lifespan.startup", message
     async with trio.open_nursery() as nursery:
         app.nursery = nursery
+        app.disconnect_sweeper = sweeper = DisconnectSweeper(app.config["DISCONNECT_WATCH_DELAY"])
+        nursery.start_soon(sweeper.run)
         try:
             await app.startup()
         except Exception as error:
             log.exception("before_serving failed; the app will not serve")
-            app.nursery = None
+            app.nursery = app.disconnect_sweeper = None
             # Report before cancelling: a send in the cancelled nursery would never happen.
             await send({"type": "lifespan.startup.failed", "message": _describe(error)})
             nursery.cancel_scope.cancel()
@@ -113,7 +115,7 @@ async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Se
             return
         finally:
             nursery.cancel_scope.cancel()
-            app.nursery = None
+            app.nursery = app.disconnect_sweeper = None
     await send({"type": "lifespan.shutdown.complete"})
 
 
@@ -134,13 +136,19 @@ async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: S
     app.match_request(ws)
     handler_scope = ws.handler_scope
     outcome = Outcome(None, None)
+    sweeper = app.disconnect_sweeper
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(ws.watch, app.config["DISCONNECT_WATCH_DELAY"])
+        if sweeper is not None:
+            sweeper.enroll(ws, nursery)
+        else:  # served without a lifespan: a watcher of its own
+            nursery.start_soon(ws.watch, app.config["DISCONNECT_WATCH_DELAY"])
         try:
             with handler_scope:
                 outcome = await app.full_dispatch_websocket(ws)
         except Exception as error:  # dragged out of the handler's nursery by a disconnect
             outcome = Outcome(None, error)
+        if sweeper is not None:
+            sweeper.withdraw(ws)
         nursery.cancel_scope.cancel()
     try:
         await _finish_websocket(app, ws, outcome)

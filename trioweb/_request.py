@@ -39,6 +39,18 @@ _LAZY: Any = Headers()  # a marker: "not decoded yet"
 class BaseRequest(SansIORequest):
     """What HTTP requests and websockets share: the scope's data and the matched route."""
 
+    # Slots keep a websocket's per-connection memory down (werkzeug's attributes stay in the
+    # instance dict, which a few dozen more entries would double).
+    __slots__ = (
+        "_headers",
+        "router",
+        "routing_exception",
+        "scope",
+        "unhandled_exception",
+        "url_rule",
+        "view_args",
+    )
+
     _headers: Headers
 
     def __init__(self, scope: Scope) -> None:
@@ -115,6 +127,15 @@ class BaseRequest(SansIORequest):
 @final
 class Request(BaseRequest):
     """An HTTP request, available as the global :data:`trioweb.request` in views and hooks."""
+
+    __slots__ = (
+        "_form",
+        "_json",
+        "body",
+        "max_content_length",
+        "max_form_memory_size",
+        "max_form_parts",
+    )
 
     def __init__(
         self,

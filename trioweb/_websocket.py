@@ -4,9 +4,13 @@ Rules this module keeps (see ARCHITECTURE.md, "Lifetimes follow the nursery tree
 
 * ``receive()`` awaits the server's ASGI ``receive`` in the caller's own task: no task hop, lock
   or cancel scope per message. One task receives at a time (``trio.BusyResourceError``).
-* A *watcher* task (:meth:`Websocket.watch`, in the connection nursery) notices a disconnect
-  while nobody is in ``receive()``: once the handler has stayed out of ``receive()`` for
-  ``delay`` seconds, it awaits ASGI ``receive`` itself. Data it gets is queued (at most
+* A *listener* notices a disconnect while nobody is in ``receive()``: once the handler has
+  stayed out of ``receive()`` for ``delay`` seconds, a task in the connection nursery awaits
+  ASGI ``receive`` itself. While the app is serving, one :class:`DisconnectSweeper` task per
+  app finds those connections (``receive()`` takes a websocket out of its set while it waits
+  and puts it back after) and starts their listeners, so a connection that is idle in
+  ``receive()`` or busy echoing costs no task at all; without a lifespan, each connection gets
+  its own watcher task (:meth:`Websocket.watch`) instead. Data it gets is queued (at most
   :data:`MAX_PENDING` messages, then it stops listening: backpressure) and handed to the next
   ``receive()`` in order. When ``receive()`` is called while the watcher listens, it cancels
   the watcher's wait and waits for the handover; this relies on ASGI ``receive`` being
@@ -75,6 +79,26 @@ class Websocket(BaseRequest):
     with a ``ws``/``wss`` ``scheme``, plus the messaging API below.
     """
 
+    __slots__ = (
+        "_asgi_receive",
+        "_asgi_send",
+        "_handover",
+        "_listen_scope",
+        "_listener_running",
+        "_out_of_receive",
+        "_pending",
+        "_receives",
+        "_receiving",
+        "_swept_receives",
+        "_wake",
+        "close_code",
+        "close_reason",
+        "handler_scope",
+        "nursery",
+        "state",
+        "subprotocol",
+    )
+
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         super().__init__(scope)
         self._asgi_receive = receive
@@ -94,6 +118,11 @@ class Websocket(BaseRequest):
         self._wake: trio.Event | None = None
         self._listen_scope: trio.CancelScope | None = None
         self._handover: trio.Event | None = None
+        #: The connection nursery (set by the I/O edge), where listeners run.
+        self.nursery: trio.Nursery | None = None
+        self._out_of_receive: set[Websocket] | None = None  # the sweeper's, when there is one
+        self._swept_receives = -1
+        self._listener_running = False
 
     @property
     def requested_subprotocols(self) -> list[str]:
@@ -151,6 +180,7 @@ class Websocket(BaseRequest):
             # Cancel-safe: a cancelled receive() leaves the message queued.
             await trio.lowlevel.checkpoint_if_cancelled()
             message = self._pending.pop(0)
+            self._receives += 1
             self._wake_watcher()
             await trio.lowlevel.cancel_shielded_checkpoint()
         elif self._listen_scope is not None:
@@ -159,12 +189,17 @@ class Websocket(BaseRequest):
         else:
             if self._receiving:
                 raise trio.BusyResourceError("another task is already receiving on this websocket")
+            out = self._out_of_receive
+            if out is not None:
+                out.discard(self)
             self._receiving = True
             try:
                 message = await self._asgi_receive()
             finally:
                 self._receiving = False
                 self._receives += 1
+                if out is not None:
+                    out.add(self)
                 if self._wake is not None:  # inline _wake_watcher(): this is the hot path
                     self._wake.set()
                     self._wake = None
@@ -325,8 +360,42 @@ class Websocket(BaseRequest):
         self._listen_scope.cancel()
         await handover.wait()
 
+    def _sweep(self) -> None:
+        """Start a listener if the handler has not received since the last sweep."""
+        if (
+            self._receives == self._swept_receives
+            and not self._listener_running
+            and (self.state is _CONNECTED or self.state is _CONNECTING)
+            and self.nursery is not None
+        ):
+            self._listener_running = True
+            self.nursery.start_soon(self._listen_while_idle)
+        self._swept_receives = self._receives
+
+    async def _listen_while_idle(self) -> None:
+        try:
+            receives = self._receives
+            while not self._receiving and self._receives == receives:
+                if len(self._pending) >= MAX_PENDING:
+                    self._warn_full()
+                    break
+                if not await self._listen():
+                    break
+        finally:
+            self._listener_running = False
+
+    def _warn_full(self) -> None:
+        log.warning(
+            "websocket %s: the handler has not received %d queued messages; the client now"
+            " waits (backpressure), and a disconnect will not be noticed until the handler"
+            " receives",
+            self.path,
+            MAX_PENDING,
+        )
+
     async def watch(self, delay: float) -> NoReturn:
-        """Notice a disconnect while the handler is not receiving (see the module's rules).
+        """Notice a disconnect while the handler is not receiving (see the module's rules);
+        the per-connection form, for apps served without a lifespan.
 
         Runs in the connection nursery until cancelled; never returns.
         """
@@ -341,13 +410,7 @@ class Websocket(BaseRequest):
             await trio.sleep(delay)
             while not self._receiving and self._receives == receives:
                 if len(self._pending) >= MAX_PENDING:
-                    log.warning(
-                        "websocket %s: the handler has not received %d queued messages; the"
-                        " client now waits (backpressure), and a disconnect will not be noticed"
-                        " until the handler receives",
-                        self.path,
-                        MAX_PENDING,
-                    )
+                    self._warn_full()
                     break
                 if not await self._listen():
                     break
@@ -368,6 +431,40 @@ class Websocket(BaseRequest):
             self._handover = None
             return False
         return message is not None and self.state is _CONNECTED
+
+
+@final
+class DisconnectSweeper:
+    """Finds the app's websockets whose handler has stayed out of ``receive()`` for a while, and
+    starts a listener for each (see the module's rules).
+
+    One task per app, in the app nursery: it wakes every ``delay`` seconds and looks only at the
+    connections that are out of ``receive()`` (the set :meth:`Websocket.receive` maintains); a
+    connection that has not received between two sweeps gets a listener.
+    """
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        #: The websockets whose handler is not in ``receive()`` right now.
+        self.out_of_receive: set[Websocket] = set()
+
+    def enroll(self, ws: Websocket, nursery: trio.Nursery) -> None:
+        """Start looking after ``ws``, whose listeners run in ``nursery``."""
+        ws.nursery = nursery
+        ws._out_of_receive = self.out_of_receive
+        self.out_of_receive.add(ws)
+
+    def withdraw(self, ws: Websocket) -> None:
+        """Stop looking after ``ws`` (before its connection nursery closes)."""
+        ws._out_of_receive = None
+        self.out_of_receive.discard(ws)
+
+    async def run(self) -> NoReturn:
+        """Sweep every ``delay`` seconds until cancelled."""
+        while True:
+            await trio.sleep(self.delay)
+            for ws in list(self.out_of_receive):
+                ws._sweep()
 
 
 def _check_close(code: int, reason: str) -> None:
