@@ -134,22 +134,25 @@ async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: S
     bind_app(app)
     bind_websocket(ws)
     app.match_request(ws)
-    handler_scope = ws.handler_scope
     outcome = Outcome(None, None)
     sweeper = app.disconnect_sweeper
-    async with trio.open_nursery() as nursery:
-        if sweeper is not None:
-            sweeper.enroll(ws, nursery)
-        else:  # served without a lifespan: a watcher of its own
-            nursery.start_soon(ws.watch, app.config["DISCONNECT_WATCH_DELAY"])
-        try:
-            with handler_scope:
+    try:
+        # The handler runs in the connection nursery's body, so the nursery's scope is the
+        # handler scope: a disconnect cancels the handler and any listener in one go.
+        async with trio.open_nursery() as nursery:
+            ws.handler_scope = nursery.cancel_scope
+            if sweeper is not None:
+                sweeper.enroll(ws, nursery)
+            else:  # served without a lifespan: a watcher of its own
+                nursery.start_soon(ws.watch, app.config["DISCONNECT_WATCH_DELAY"])
+            try:
                 outcome = await app.full_dispatch_websocket(ws)
-        except Exception as error:  # dragged out of the handler's nursery by a disconnect
-            outcome = Outcome(None, error)
-        if sweeper is not None:
-            sweeper.withdraw(ws)
-        nursery.cancel_scope.cancel()
+            finally:
+                if sweeper is not None:
+                    sweeper.withdraw(ws)
+                nursery.cancel_scope.cancel()
+    except Exception as error:  # dragged out of the handler's nursery by a disconnect
+        outcome = Outcome(None, error)
     try:
         await _finish_websocket(app, ws, outcome)
     finally:

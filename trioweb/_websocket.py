@@ -67,6 +67,7 @@ class WebsocketState(enum.Enum):
 
 
 _CONNECTING = WebsocketState.CONNECTING
+_NO_SCOPE = trio.CancelScope()  # until the edge sets the real one; cancelling it does nothing
 _CONNECTED = WebsocketState.CONNECTED
 
 
@@ -110,8 +111,9 @@ class Websocket(BaseRequest):
         self.close_reason: str | None = None
         #: The subprotocol chosen by :meth:`accept`, if any.
         self.subprotocol: str | None = None
-        #: The scope the handler runs in (entered by the I/O edge); a disconnect cancels it.
-        self.handler_scope = trio.CancelScope()
+        #: The scope the handler runs in (the connection nursery's, set by the I/O edge); a
+        #: disconnect cancels it.
+        self.handler_scope = _NO_SCOPE
         self._pending: list[Message] = []  # at most MAX_PENDING; a deque costs 600 B more
         self._receiving = False
         self._receives = 0
