@@ -443,3 +443,24 @@ async def test_an_error_handler_failing_after_accept_is_reraised() -> None:
         with pytest.raises(RuntimeError, match="handler broke"):
             async with client.websocket("/ws") as conn:
                 await conn.receive()
+
+
+async def test_a_listener_started_too_late_stands_down() -> None:
+    """A listener whose handler entered receive() before it ran does nothing and ends."""
+    from trioweb._websocket import DisconnectSweeper, Websocket
+
+    async def never() -> Any:
+        await trio.sleep_forever()  # pragma: no cover
+
+    ws = Websocket({"type": "websocket", "path": "/", "headers": []}, never, never)
+    sweeper = DisconnectSweeper(1)
+    async with trio.open_nursery() as nursery:
+        sweeper.enroll(ws, nursery)
+        ws._sweep()  # first sweep: notes the receive count
+        ws._sweep()  # second: no receive since, so a listener is started...
+        ws._receiving = True  # ...but the handler starts receiving before it runs
+    assert ws._listener_running is False
+    sweeper.withdraw(ws)
+    ws._out_of_receive.add(ws)  # what a late receive() does: kept nowhere, no leak
+    assert sweeper.out_of_receive == set()
+    assert len(ws._out_of_receive) == 0

@@ -135,21 +135,20 @@ async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: S
     bind_websocket(ws)
     app.match_request(ws)
     outcome = Outcome(None, None)
-    sweeper = app.disconnect_sweeper
     try:
         # The handler runs in the connection nursery's body, so the nursery's scope is the
         # handler scope: a disconnect cancels the handler and any listener in one go.
         async with trio.open_nursery() as nursery:
             ws.handler_scope = nursery.cancel_scope
-            if sweeper is not None:
-                sweeper.enroll(ws, nursery)
-            else:  # served without a lifespan: a watcher of its own
-                nursery.start_soon(ws.watch, app.config["DISCONNECT_WATCH_DELAY"])
+            sweeper = app.disconnect_sweeper
+            if sweeper is None:  # served without a lifespan: a sweeper of its own
+                sweeper = DisconnectSweeper(app.config["DISCONNECT_WATCH_DELAY"])
+                nursery.start_soon(sweeper.run)
+            sweeper.enroll(ws, nursery)
             try:
                 outcome = await app.full_dispatch_websocket(ws)
             finally:
-                if sweeper is not None:
-                    sweeper.withdraw(ws)
+                sweeper.withdraw(ws)
                 nursery.cancel_scope.cancel()
     except Exception as error:  # dragged out of the handler's nursery by a disconnect
         outcome = Outcome(None, error)

@@ -9,8 +9,8 @@ Rules this module keeps (see ARCHITECTURE.md, "Lifetimes follow the nursery tree
   ASGI ``receive`` itself. While the app is serving, one :class:`DisconnectSweeper` task per
   app finds those connections (``receive()`` takes a websocket out of its set while it waits
   and puts it back after) and starts their listeners, so a connection that is idle in
-  ``receive()`` or busy echoing costs no task at all; without a lifespan, each connection gets
-  its own watcher task (:meth:`Websocket.watch`) instead. Data it gets is queued (at most
+  ``receive()`` or busy echoing costs no task at all. Served without a lifespan, each
+  connection gets a sweeper of its own. Data it gets is queued (at most
   :data:`MAX_PENDING` messages, then it stops listening: backpressure) and handed to the next
   ``receive()`` in order. When ``receive()`` is called while the watcher listens, it cancels
   the watcher's wait and waits for the handover; this relies on ASGI ``receive`` being
@@ -68,6 +68,16 @@ class WebsocketState(enum.Enum):
 
 _CONNECTING = WebsocketState.CONNECTING
 _NO_SCOPE = trio.CancelScope()  # until the edge sets the real one; cancelling it does nothing
+
+
+class _Nowhere(set["Websocket"]):
+    """Where a websocket that no sweeper looks after reports its receives: it keeps nothing."""
+
+    def add(self, item: Websocket) -> None:
+        pass
+
+
+_NOWHERE = _Nowhere()
 _CONNECTED = WebsocketState.CONNECTED
 
 
@@ -91,7 +101,6 @@ class Websocket(BaseRequest):
         "_receives",
         "_receiving",
         "_swept_receives",
-        "_wake",
         "close_code",
         "close_reason",
         "handler_scope",
@@ -117,12 +126,11 @@ class Websocket(BaseRequest):
         self._pending: list[Message] = []  # at most MAX_PENDING; a deque costs 600 B more
         self._receiving = False
         self._receives = 0
-        self._wake: trio.Event | None = None
         self._listen_scope: trio.CancelScope | None = None
         self._handover: trio.Event | None = None
         #: The connection nursery (set by the I/O edge), where listeners run.
         self.nursery: trio.Nursery | None = None
-        self._out_of_receive: set[Websocket] | None = None  # the sweeper's, when there is one
+        self._out_of_receive: set[Websocket] = _NOWHERE  # the sweeper's, once enrolled
         self._swept_receives = -1
         self._listener_running = False
 
@@ -183,7 +191,6 @@ class Websocket(BaseRequest):
             await trio.lowlevel.checkpoint_if_cancelled()
             message = self._pending.pop(0)
             self._receives += 1
-            self._wake_watcher()
             await trio.lowlevel.cancel_shielded_checkpoint()
         elif self._listen_scope is not None:
             await self._take_over_from_watcher()
@@ -192,19 +199,14 @@ class Websocket(BaseRequest):
             if self._receiving:
                 raise trio.BusyResourceError("another task is already receiving on this websocket")
             out = self._out_of_receive
-            if out is not None:
-                out.discard(self)
+            out.discard(self)
             self._receiving = True
             try:
                 message = await self._asgi_receive()
             finally:
                 self._receiving = False
                 self._receives += 1
-                if out is not None:
-                    out.add(self)
-                if self._wake is not None:  # inline _wake_watcher(): this is the hot path
-                    self._wake.set()
-                    self._wake = None
+                out.add(self)
         if message["type"] == "websocket.receive":
             text: str | None = message.get("text")
             if text is not None:
@@ -351,11 +353,6 @@ class Websocket(BaseRequest):
             self.close_code, self.close_reason = code, reason
         self.handler_scope.cancel()
 
-    def _wake_watcher(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
-            self._wake = None
-
     async def _take_over_from_watcher(self) -> None:
         self._handover = handover = trio.Event()
         assert self._listen_scope is not None
@@ -394,28 +391,6 @@ class Websocket(BaseRequest):
             self.path,
             MAX_PENDING,
         )
-
-    async def watch(self, delay: float) -> NoReturn:
-        """Notice a disconnect while the handler is not receiving (see the module's rules);
-        the per-connection form, for apps served without a lifespan.
-
-        Runs in the connection nursery until cancelled; never returns.
-        """
-        while True:
-            if self.state is not _CONNECTING and self.state is not _CONNECTED:
-                await trio.sleep_forever()
-            if self._receiving or len(self._pending) >= MAX_PENDING:
-                self._wake = wake = trio.Event()
-                await wake.wait()
-                continue
-            receives = self._receives
-            await trio.sleep(delay)
-            while not self._receiving and self._receives == receives:
-                if len(self._pending) >= MAX_PENDING:
-                    self._warn_full()
-                    break
-                if not await self._listen():
-                    break
 
     async def _listen(self) -> bool:
         """Receive one message for the handler; ``False`` if the handler took over."""
@@ -458,7 +433,7 @@ class DisconnectSweeper:
 
     def withdraw(self, ws: Websocket) -> None:
         """Stop looking after ``ws`` (before its connection nursery closes)."""
-        ws._out_of_receive = None
+        ws._out_of_receive = _NOWHERE
         self.out_of_receive.discard(ws)
 
     async def run(self) -> NoReturn:
