@@ -162,27 +162,29 @@ async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: S
 
 
 async def _finish_websocket(app: TrioWeb, ws: Websocket, outcome: Outcome) -> None:
-    with trio.CancelScope(shield=True):
-        response = outcome.response
-        if ws.state is WebsocketState.CONNECTING and response is None:
-            if outcome.error is None:
-                log.error(
-                    "websocket handler %s returned without accepting, closing or rejecting the"
-                    " connection; answering 500",
-                    ws.endpoint,
-                )
-            response = app.http_exception_response(InternalServerError())
-        response = await app.process_response(ws, "websocket", response)
-        try:
-            if ws.state is WebsocketState.CONNECTING:
-                await _reject(ws, response, app.response_class)
-            elif ws.state is WebsocketState.CONNECTED:
-                if outcome.error is not None:
-                    await ws.close(1011, "Internal Server Error")
-                else:
-                    await ws.close(1000)
-        except WebsocketClosed:
-            pass
+    """Run the after_websocket hooks, then end what the handler left open: the rejection, or a
+    close (1000, or 1011 after an error). Not shielded: a server that cancels the connection
+    (at shutdown) cuts this short as it would anything else."""
+    response = outcome.response
+    if ws.state is WebsocketState.CONNECTING and response is None:
+        if outcome.error is None:
+            log.error(
+                "websocket handler %s returned without accepting, closing or rejecting the"
+                " connection; answering 500",
+                ws.endpoint,
+            )
+        response = app.http_exception_response(InternalServerError())
+    response = await app.process_response(ws, "websocket", response)
+    try:
+        if ws.state is WebsocketState.CONNECTING:
+            await _reject(ws, response, app.response_class)
+        elif ws.state is WebsocketState.CONNECTED:
+            if outcome.error is not None:
+                await ws.close(1011, "Internal Server Error")
+            else:
+                await ws.close(1000)
+    except WebsocketClosed:
+        pass
 
 
 async def _reject(ws: Websocket, response: Response | None, response_class: type[Response]) -> None:
