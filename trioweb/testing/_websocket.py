@@ -240,7 +240,8 @@ class TestWebsocket:
             text = message.get("text")
             if text is not None:
                 return str(text)
-            return bytes(message.get("bytes") or b"")
+            data = message.get("bytes")
+            return bytes(data) if data is not None else b""
         if message["type"] == "websocket.close":
             code, reason = message.get("code", 1000), message.get("reason") or ""
             self._closed = WebsocketDisconnectError(code, reason)
