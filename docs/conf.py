@@ -18,7 +18,7 @@ version = ".".join(release.split(".")[:2])
 
 extensions = ["sphinx.ext.autodoc"]
 
-exclude_patterns = ["_build", "examples"]
+exclude_patterns = ["_build", "examples", "performance_results.rst"]
 highlight_language = "python3"
 pygments_style = "sphinx"
 

@@ -1,0 +1,571 @@
+"""The benchmark runner: fresh servers, interleaved targets, medians of repeats, reports.
+
+``python -m bench.run [--quick] [--targets raw,trioweb,quart-trio,starlette] [--repeats N]
+[--scenarios echo-1,...] [--out bench/results] [--docs docs | --no-docs]``
+
+Method (the rules this module keeps):
+
+* Each (scenario, repeat, target) gets a fresh server: ``python -m hypercorn -k trio -w 0``
+  (one trio worker, in the process we started, so ``/proc/<pid>`` is the worker), pinned to
+  core 0 with ``taskset`` when there are two cores. The load generator (``bench.loadgen``) runs
+  as its own process pinned to core 1. Both run with the open-file limit raised to the hard
+  limit. Everything listens and connects on 127.0.0.1 only.
+* Targets are interleaved (raw, trioweb, quart-trio, starlette, raw, ...) within each repeat, so
+  that drift in the machine's speed hits every target alike; ratios pair each target with the
+  raw app *of the same repeat*, and the report gives the median over repeats.
+* The load generator warms up, prints ``GO`` and waits; we sample the server's CPU time
+  (``utime + stime`` of ``/proc/<pid>/stat``) and RSS (``VmRSS``), answer, and sample again at
+  its ``DONE``. Warm-up and cleanup stay outside the window. The server CPU time per operation
+  (message, connection, delivery, MiB) is steadier than a rate on a shared machine: it does not
+  care how much of the core the server got.
+* Every wait is bounded; a run that fails or times out is recorded with its error and the tail
+  of the server's log, and the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+import trio
+
+from . import report
+from .loadgen import raise_nofile_limit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Target name -> the ASGI app Hypercorn serves.
+TARGETS = {
+    "raw": "bench.apps.raw:app",
+    "trioweb": "bench.apps.trioweb_app:app",
+    "quart-trio": "bench.apps.quart_trio_app:app",
+    "starlette": "bench.apps.starlette_app:app",
+}
+BASELINE = "raw"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One measured situation: the load generator's arguments and how to read its result."""
+
+    name: str
+    loadgen: tuple[str, ...]
+    #: The headline figure (a key of the run's result) and its unit.
+    metric: str
+    unit: str
+    higher_is_better: bool = True
+    #: What one "op" of the result is, for server CPU µs per op (``None``: not meaningful).
+    per_op: str | None = None
+    #: Keys of the latency percentiles shown in the table, if any.
+    latency: tuple[str, str] | None = None
+    #: Seconds the whole run (server start to stop) may take.
+    timeout: float = 120.0
+
+
+def scenarios(quick: bool, duration: float | None = None) -> list[Scenario]:
+    """The scenarios of a full or a ``--quick`` run; ``duration`` overrides the timed loops'."""
+    timed = str(duration if duration is not None else (0.5 if quick else 3.0))
+    idle = (200,) if quick else (1_000, 5_000)
+    fanout = ((200, 10),) if quick else ((1_000, 50), (10_000, 10))
+    warmup = "20" if quick else "200"
+    echo_latency = ("latency_p50_us", "latency_p99_us")
+    result = [
+        Scenario(
+            f"echo-{n}",
+            ("echo", "--connections", str(n), "--duration", timed, "--warmup", warmup),
+            "msgs_per_s",
+            "msg/s",
+            per_op="msg",
+            latency=echo_latency,
+        )
+        for n in (1, 50)
+    ]
+    result.append(
+        Scenario(
+            "handshake",
+            ("handshake", "--concurrency", "10", "--duration", timed, "--warmup", "20"),
+            "conns_per_s",
+            "conn/s",
+            per_op="conn",
+            latency=echo_latency,
+        )
+    )
+    result += [
+        Scenario(
+            f"idle-{n}",
+            ("idle", "--connections", str(n)),
+            "kib_per_conn",
+            "KiB/conn",
+            higher_is_better=False,
+            timeout=60 + n / 50,
+        )
+        for n in idle
+    ]
+    result += [
+        Scenario(
+            f"fanout-{n}",
+            (
+                *("fanout", "--subscribers", str(n), "--publishes", str(m), "--warmup", "3"),
+                *("--duration", "5" if quick else "60"),
+            ),
+            "deliveries_per_s",
+            "deliveries/s",
+            per_op="delivery",
+            latency=("all_p50_us", "all_p99_us"),
+            timeout=120 + n / 20,
+        )
+        for n, m in fanout
+    ]
+    result.append(
+        Scenario(
+            "bytes1m",
+            ("bytes1m", "--duration", timed, "--warmup", "3"),
+            "mib_per_s",
+            "MiB/s",
+            per_op="MiB",
+            latency=echo_latency,
+        )
+    )
+    return result
+
+
+# One run -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def can_pin() -> bool:
+    """Whether ``taskset -c 0`` and ``-c 1`` can pin the server and the client apart."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return bool(shutil.which("taskset") and affinity and {0, 1} <= affinity(0))
+
+
+def server_sample(pid: int) -> tuple[float | None, int | None]:
+    """The process's CPU seconds (user + system) and RSS in KiB, ``None`` where unknown."""
+    cpu: float | None = None
+    rss: int | None = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()  # the name may contain spaces
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    return cpu, rss
+
+
+def open_fds(pid: int) -> int | None:
+    """How many file descriptors the process has open, ``None`` if unknown."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def machine_busy() -> float | None:
+    """CPU seconds all cores have spent running processes since boot (user, nice and system
+    time of ``/proc/stat``), ``None`` if unknown.
+
+    Interrupt time is left out: it is mostly the loopback traffic of the run itself, handled
+    while both of its processes wait.
+    """
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with Path("/proc/stat").open() as stat:
+            user, nice, system = (int(n) for n in stat.readline().split()[1:4])
+        return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+class _Lines:
+    """Lines from a process's stdout stream."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self.stream = stream
+        self.buffer = b""
+
+    async def next(self) -> str:
+        while b"\n" not in self.buffer:
+            chunk = await self.stream.receive_some(65536)
+            if not chunk:
+                raise RuntimeError(f"the load generator exited early (output: {self.buffer!r})")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode().strip()
+
+    async def expect(self, word: str) -> None:
+        line = await self.next()
+        if line != word:
+            raise RuntimeError(f"the load generator said {line!r}, expected {word!r}")
+
+
+@dataclass
+class Runner:
+    """Runs (target, scenario) pairs, one fresh server and load generator each."""
+
+    python: str = sys.executable
+    pin: bool = field(default_factory=can_pin)
+    client: str = "picows"
+
+    def _pinned(self, core: int, argv: list[str]) -> list[str]:
+        return ["taskset", "-c", str(core), *argv] if self.pin else argv
+
+    async def run(self, target: str, scenario: Scenario) -> dict[str, Any]:
+        """Measure one scenario against a fresh server of ``target``; never raises (a failed
+        run is a result with an ``error``)."""
+        with tempfile.TemporaryFile() as server_log, tempfile.TemporaryFile() as client_log:
+            try:
+                started = time.perf_counter()
+                with trio.fail_after(scenario.timeout):
+                    result = await self._run(target, scenario, server_log, client_log)
+                result["run_s"] = time.perf_counter() - started
+                # A clean run logs nothing at level "warning": keep whatever the server said.
+                log = _tail(server_log)
+                if log:
+                    result["server_log"] = log
+                return result
+            except (Exception, trio.TooSlowError) as error:
+                return {
+                    "error": f"{type(error).__name__}: {error}",
+                    "server_log": _tail(server_log),
+                    "client_log": _tail(client_log),
+                }
+
+    async def _run(
+        self, target: str, scenario: Scenario, server_log: IO[bytes], client_log: IO[bytes]
+    ) -> dict[str, Any]:
+        port = free_port()
+        server_argv = [
+            self.python,
+            *("-m", "hypercorn", "-k", "trio", "-w", "0"),
+            *("--bind", f"127.0.0.1:{port}", "--log-level", "warning"),
+            TARGETS[target],
+        ]
+        server = await trio.lowlevel.open_process(
+            self._pinned(0, server_argv),
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            with trio.fail_after(20):
+                await _wait_for_port(port, server)
+                await _wait_until_quiet(server.pid, None)
+            idle_fds = open_fds(server.pid)
+            result = await self._drive(scenario, port, server, client_log)
+            # Stop only once the server has closed every connection: a SIGINT that arrives while
+            # thousands of connections are being torn down lands (as KeyboardInterrupt) in a
+            # connection task and fills the log with tracebacks.
+            with trio.move_on_after(15):
+                await _wait_until_quiet(server.pid, idle_fds)
+            return result
+        finally:
+            await _stop(server, signal.SIGINT)
+
+    async def _drive(
+        self, scenario: Scenario, port: int, server: trio.Process, client_log: IO[bytes]
+    ) -> dict[str, Any]:
+        client_argv = [
+            *(self.python, "-m", "bench.loadgen", *scenario.loadgen),
+            *("--url", f"ws://127.0.0.1:{port}", "--client", self.client, "--json", "--control"),
+            *("--timeout", str(scenario.timeout)),
+        ]
+        client = await trio.lowlevel.open_process(
+            self._pinned(1, client_argv),
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=client_log,
+        )
+        try:
+            assert client.stdin is not None
+            assert client.stdout is not None
+            lines = _Lines(client.stdout)
+            await lines.expect("GO")
+            cpu_go, rss_go = server_sample(server.pid)
+            busy_go = machine_busy()
+            wall_go = time.perf_counter()
+            await client.stdin.send_all(b"\n")
+            await lines.expect("DONE")
+            cpu_done, rss_done = server_sample(server.pid)
+            busy_done = machine_busy()
+            wall_done = time.perf_counter()
+            await client.stdin.send_all(b"\n")
+            result: dict[str, Any] = json.loads(await lines.next())
+            await client.wait()
+        finally:
+            await _stop(client, signal.SIGKILL)
+        wall = wall_done - wall_go
+        result.update(server_rss_go_kib=rss_go, server_rss_done_kib=rss_done)
+        if cpu_go is not None and cpu_done is not None:
+            result["server_cpu_s"] = cpu_done - cpu_go
+            result["server_cpu_pct"] = 100 * (cpu_done - cpu_go) / wall
+            if scenario.per_op is not None and result.get("ops"):
+                result["server_us_per_op"] = 1e6 * (cpu_done - cpu_go) / result["ops"]
+            if busy_go is not None and busy_done is not None:
+                # Whatever else ran meanwhile (other processes on a shared machine), in % of a core.
+                other = busy_done - busy_go - (cpu_done - cpu_go) - result["client_cpu_s"]
+                result["other_cpu_pct"] = max(0.0, 100 * other / wall)
+        if scenario.metric == "kib_per_conn" and rss_go is not None and rss_done is not None:
+            result["kib_per_conn"] = (rss_done - rss_go) / max(1, result["connections"])
+        if result.get("errors"):
+            result["error"] = f"{result['errors']} errors in the load generator"
+        return result
+
+
+async def _wait_for_port(port: int, server: trio.Process) -> None:
+    """Return once the server on ``port`` has answered an HTTP request (any status: every
+    target answers ``GET /`` with 404); unbounded, so the caller bounds it.
+
+    A bare connect is not enough: the kernel completes handshakes as soon as the socket
+    listens, before the app is loaded, and Hypercorn may then leave that probe connection open.
+    """
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with status {server.returncode}")
+        try:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+        except OSError:
+            await trio.sleep(0.02)
+            continue
+        async with stream:
+            await stream.send_all(request)
+            response = b""
+            # Up to the end of the headers only: quart-trio does not end the response's
+            # connection until the client hangs up, in spite of "Connection: close".
+            while b"\r\n\r\n" not in response and (chunk := await stream.receive_some(4096)):
+                response += chunk
+        if response.startswith(b"HTTP/1.1 "):
+            return
+        raise RuntimeError(f"the server answered {response[:100]!r} to GET /")
+
+
+async def _wait_until_quiet(pid: int, fds: int | None) -> None:
+    """Return once the process has at most ``fds`` open files and used no CPU for 0.1 s
+    (polling: it is another process); unbounded, so the caller bounds it."""
+    cpu = None
+    while True:
+        count = open_fds(pid)
+        before = cpu
+        cpu, _ = server_sample(pid)
+        if (fds is None or count is None or count <= fds) and cpu == before:
+            return
+        await trio.sleep(0.1)
+
+
+async def _stop(process: trio.Process, sig: signal.Signals, grace: float = 10) -> None:
+    """Send ``sig`` unless it already exited, wait at most ``grace`` s, then SIGKILL."""
+    with trio.CancelScope(shield=True):
+        if process.poll() is None:
+            process.send_signal(sig)
+            with trio.move_on_after(grace):
+                await process.wait()
+            if process.poll() is None:
+                process.kill()
+                await process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                await stream.aclose()
+
+
+def _tail(log: IO[bytes], size: int = 2000) -> str:
+    log.seek(0, os.SEEK_END)
+    log.seek(max(0, log.tell() - size))
+    return log.read().decode(errors="replace")
+
+
+# The whole benchmark ---------------------------------------------------------------------------
+
+
+def environment(runner: Runner) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.partition(":")[2].strip()
+                break
+    versions = {}
+    for name in ("trioweb", "hypercorn", "trio", "wsproto", "quart-trio", "quart", "starlette"):
+        versions[name] = _version(name)
+    for name in ("picows", "uvloop", "trio-websocket"):
+        versions[name] = _version(name)
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "taskset": runner.pin,
+        "client": runner.client,
+        "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+async def run_all(
+    runner: Runner,
+    targets: Sequence[str],
+    chosen: Sequence[Scenario],
+    repeats: int,
+    max_other: float,
+    retries: int,
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """``runs[scenario][target]`` = one result per repeat, targets interleaved.
+
+    A run during which other processes used more than ``max_other`` % of a core is tried again,
+    up to ``retries`` times, and the least disturbed attempt is kept (its ``attempts`` and
+    ``other_cpu_pct_attempts`` say so).
+    """
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    total = len(chosen) * repeats * len(targets)
+    done = 0
+    for scenario in chosen:
+        runs[scenario.name] = {target: [] for target in targets}
+        for repeat in range(repeats):
+            for target in targets:
+                attempts: list[dict[str, Any]] = []
+                for attempt in range(1 + retries):
+                    result = await runner.run(target, scenario)
+                    attempts.append(result)
+                    label = f"{scenario.name} {target} #{repeat + 1}"
+                    label += f" (retry {attempt})" if attempt else ""
+                    print(
+                        f"[{done + 1}/{total}] {label}: {report.one_line(scenario, result)}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    if "error" in result or result.get("other_cpu_pct", 0.0) <= max_other:
+                        break
+                ok = [r for r in attempts if "error" not in r]
+                best = min(ok, key=lambda r: r.get("other_cpu_pct", 0.0)) if ok else attempts[-1]
+                if len(attempts) > 1:
+                    best["attempts"] = len(attempts)
+                    best["other_cpu_pct_attempts"] = [r.get("other_cpu_pct") for r in attempts]
+                runs[scenario.name][target].append(best)
+                done += 1
+    return runs
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small counts, 1 repeat: < 1 min")
+    parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated")
+    parser.add_argument("--scenarios", default=None, help="comma-separated names (default all)")
+    parser.add_argument("--repeats", type=int, default=None, help="default 3, or 1 with --quick")
+    parser.add_argument("--duration", type=float, default=None, help="timed loops, seconds")
+    parser.add_argument(
+        "--max-other-load",
+        type=float,
+        default=50.0,
+        help="retry a run during which other processes used more than this %% of a core",
+    )
+    parser.add_argument("--retries", type=int, default=None, help="default 2, 0 with --quick")
+    parser.add_argument("--client", choices=["picows", "trio-websocket"], default="picows")
+    parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="bench/results (with --quick: bench/results/quick)"
+    )
+    docs = parser.add_mutually_exclusive_group()
+    docs.add_argument("--docs", type=Path, default=None, help="default: docs/ unless --quick")
+    docs.add_argument("--no-docs", action="store_true", help="write no docs files")
+    args = parser.parse_args(argv)
+    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = set(args.targets) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown targets {sorted(unknown)}; choose from {', '.join(TARGETS)}")
+    if args.out is None:
+        args.out = ROOT / "bench" / "results" / ("quick" if args.quick else "")
+    if args.retries is None:
+        args.retries = 0 if args.quick else 2
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    if args.docs is None and not args.no_docs and not args.quick:
+        args.docs = ROOT / "docs"
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    chosen = scenarios(args.quick, args.duration)
+    if args.scenarios is not None:
+        names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
+        known = {s.name: s for s in chosen}
+        missing = [n for n in names if n not in known]
+        if missing:
+            print(f"unknown scenarios {missing}; choose from {', '.join(known)}", file=sys.stderr)
+            return 2
+        chosen = [known[n] for n in names]
+    # Children inherit these: the open-file limit, and a SIGINT that is not ignored (a shell
+    # starts background jobs with SIGINT ignored, and then Hypercorn could not shut down)...
+    raise_nofile_limit()
+    # Nor development mode (tox sets it for the tests): its debug allocator would be measured.
+    for name in ("PYTHONDEVMODE", "PYTHONMALLOC", "PYTHONASYNCIODEBUG", "PYTHONTRACEMALLOC"):
+        os.environ.pop(name, None)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    runner = Runner(pin=can_pin() and not args.no_pin, client=args.client)
+    started = time.perf_counter()
+    runs = trio.run(
+        run_all, runner, args.targets, chosen, args.repeats, args.max_other_load, args.retries
+    )
+    data = {
+        "environment": environment(runner),
+        "settings": {
+            "quick": args.quick,
+            "repeats": args.repeats,
+            "max_other_load_pct": args.max_other_load,
+            "retries": args.retries,
+            "targets": args.targets,
+            "baseline": BASELINE,
+            "scenarios": {s.name: " ".join(s.loadgen) for s in chosen},
+        },
+        "duration_s": time.perf_counter() - started,
+        "summary": report.summarize(chosen, runs, BASELINE),
+        "runs": runs,
+    }
+    written = report.write(data, chosen, args.out, args.docs)
+    print(report.markdown_table(chosen, data["summary"]))
+    print(f"\n{data['duration_s']:.0f} s; wrote {', '.join(str(p) for p in written)}")
+    failed = [
+        f"{scenario} {target}"
+        for scenario, by_target in runs.items()
+        for target, results in by_target.items()
+        if any("error" in r for r in results)
+    ]
+    if failed:
+        print(f"runs with errors: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The benchmark harness (bench/) runs end to end: a smoke test, with no timing assertions.
+
+It measures one tiny echo scenario on the raw app and on trioweb with the pure-Trio client, so it
+needs neither picows nor uvloop nor the peer frameworks; the real benchmark is ``tox -e bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_harness_measures_and_writes_its_reports(tmp_path: Path) -> None:
+    """One echo run per target yields figures, ratios to raw, and every report file."""
+    out, docs = tmp_path / "results", tmp_path / "docs"
+    command = [
+        *(sys.executable, "-m", "bench.run", "--quick", "--client", "trio-websocket"),
+        *("--targets", "raw,trioweb", "--scenarios", "echo-1", "--repeats", "1"),
+        *("--duration", "0.2", "--out", str(out), "--docs", str(docs)),
+    ]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+
+    data = json.loads((out / "results.json").read_text())
+    assert set(data) == {"duration_s", "environment", "runs", "settings", "summary"}
+    for target in ("raw", "trioweb"):
+        (run,) = data["runs"]["echo-1"][target]
+        assert "error" not in run, run
+        assert run["messages"] > 0
+        assert {"msgs_per_s", "latency_p50_us", "latency_p99_us", "client_cpu_pct"} <= set(run)
+        assert run["errors"] == 0
+        if Path(f"/proc/{os.getpid()}/stat").exists():
+            assert {"server_cpu_pct", "server_us_per_op"} <= set(run)
+        summary = data["summary"]["echo-1"][target]
+        assert summary["ok"] == 1
+        assert summary["ratio"]["msgs_per_s"] is not None
+    assert data["summary"]["echo-1"]["raw"]["ratio"]["msgs_per_s"] == 1.0
+    assert "| echo-1 | raw |" in (out / "results.md").read_text()
+    table = (docs / "performance_results.rst").read_text()
+    assert ".. list-table::" in table
+    assert "trioweb" in table
