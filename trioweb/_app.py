@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +74,7 @@ class TrioWeb(Scaffold):
         self.url_map = self.router.url_map
         self.view_functions: dict[str, ViewFunc] = {}
         self.blueprints: dict[str, Blueprint] = {}
+        self._app_only = (self,)
         self.before_serving_funcs: list[LifespanHook] = []
         self.after_serving_funcs: list[LifespanHook] = []
         #: The app nursery: open while the app is serving (or in ``async with test_client()``).
@@ -248,9 +249,12 @@ class TrioWeb(Scaffold):
             url_scheme=self.config["PREFERRED_URL_SCHEME"],
         )
 
-    def _scopes(self, conn: BaseRequest) -> list[Scaffold]:
+    def _scopes(self, conn: BaseRequest) -> Sequence[Scaffold]:
         """The app, then the connection's blueprints from outermost to innermost."""
-        return [self, *(self.blueprints[name] for name in reversed(conn.blueprints))]
+        names = conn.blueprints
+        if not names:
+            return self._app_only
+        return [self, *(self.blueprints[name] for name in reversed(names))]
 
     async def preprocess(self, conn: BaseRequest, kind: Kind) -> Any:
         """Run the ``before_<kind>`` hooks; the first value that is not ``None`` is returned."""
@@ -303,8 +307,11 @@ class TrioWeb(Scaffold):
         """
         try:
             value = await self.preprocess(ws, "websocket")
-            if value is None:
-                value = await self.dispatch(ws)
+            if value is None:  # self.dispatch(ws), inlined: a frame less for every connection
+                if ws.routing_exception is not None:
+                    raise ws.routing_exception
+                assert ws.url_rule is not None
+                value = await self.view_functions[ws.url_rule.endpoint](**(ws.view_args or {}))
             if value is None or ws.state is not WebsocketState.CONNECTING:
                 return Outcome(None, None)
             return Outcome(self.make_response(value), None)
