@@ -124,9 +124,10 @@ def _describe(error: BaseException) -> str:
 
 
 async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve one websocket: the pipeline in the handler scope, the watcher beside it, then the
-    ending the handler left undecided (close 1000, close 1011 after an error, the rejection
-    response, or a 500 for a handler that neither accepted nor rejected)."""
+    """Serve one websocket: the pipeline in the handler scope (the connection nursery's), a
+    listener beside it when the sweeper starts one, then the ending the handler left undecided
+    (close 1000, close 1011 after an error, the rejection response, or a 500 for a handler that
+    neither accepted nor rejected)."""
     message = await receive()
     if message["type"] != "websocket.connect":
         raise RuntimeError(f"expected websocket.connect, got {message['type']!r}")

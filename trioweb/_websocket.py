@@ -12,10 +12,9 @@ Rules this module keeps (see ARCHITECTURE.md, "Lifetimes follow the nursery tree
   ``receive()`` or busy echoing costs no task at all. Served without a lifespan, each
   connection gets a sweeper of its own. Data it gets is queued (at most
   :data:`MAX_PENDING` messages, then it stops listening: backpressure) and handed to the next
-  ``receive()`` in order. When ``receive()`` is called while the watcher listens, it cancels
-  the watcher's wait and waits for the handover; this relies on ASGI ``receive`` being
-  cancel-safe, as Hypercorn's (a trio memory channel) is. A busy handler costs the watcher about
-  two wake-ups per ``delay``, an idle one none.
+  ``receive()`` in order. When ``receive()`` is called while a listener listens, it cancels
+  the listener's wait and waits for the handover; this relies on ASGI ``receive`` being
+  cancel-safe, as Hypercorn's (a trio memory channel) is.
 * A disconnect, whoever sees it, records the close code and reason and cancels the handler's
   scope: the handler gets ``trio.Cancelled`` wherever it waits. After that, and after the
   handler's own ``close()``, ``receive``/``send`` raise :class:`~trioweb.WebsocketClosed`.
@@ -40,7 +39,7 @@ from ._types import Message, Receive, Scope, Send
 
 log = logging.getLogger("trioweb")
 
-#: How many messages the watcher queues for a handler that is not receiving before it stops
+#: How many messages a listener queues for a handler that is not receiving before it stops
 #: reading (and the server's own bounded queue then slows the client down).
 MAX_PENDING = 16
 
@@ -194,7 +193,7 @@ class Websocket(BaseRequest):
             await trio.lowlevel.cancel_shielded_checkpoint()
         elif self._listen_scope is not None:
             await self._take_over_from_watcher()
-            return await self.receive()  # from the queue if the watcher got one, else directly
+            return await self.receive()  # from the queue if the listener got one, else directly
         else:
             if self._receiving:
                 raise trio.BusyResourceError("another task is already receiving on this websocket")
