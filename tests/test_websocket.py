@@ -65,7 +65,7 @@ async def test_watcher_queues_messages_for_a_busy_handler_in_order(
     async with app.test_client() as client, client.websocket("/ws") as conn:
         for message in ["one", "two", "three"]:
             await conn.send(message)
-        await trio.sleep(1)  # the handler's wait, on the virtual clock: the watcher listens
+        await trio.sleep(1)  # the handler's wait, on the virtual clock: a listener takes over
         release.set()
         await trio.testing.wait_all_tasks_blocked()
         await conn.send("four")  # taken over from the watcher by receive()
@@ -371,7 +371,7 @@ async def test_a_cancelled_receive_keeps_a_queued_message(autojump_clock: trio.a
     @app.websocket("/ws")
     async def ws() -> None:
         await websocket.accept()
-        await trio.sleep(1)  # not receiving: the watcher queues what arrives
+        await trio.sleep(1)  # not receiving: a listener queues what arrives
         with trio.move_on_after(0):
             got.append(await websocket.receive())
         got.append(await websocket.receive())
