@@ -7,9 +7,16 @@ Each connection runs in its own nursery (the connection nursery), owned here:
     seconds (most requests are answered by then, and it costs nothing), then buffers the body the
     view has not read and waits for ``http.disconnect``: if the client leaves before the response
     is sent, the handler scope is cancelled and the view sees ``trio.Cancelled``.
+``websocket``
+    The handler runs in the connection nursery's body, so the nursery's scope is the handler
+    scope. The app's :class:`~trioweb._websocket.DisconnectSweeper` starts a listener in the
+    nursery when the handler stays out of ``receive()``; a disconnect cancels the scope. After
+    the handler, the edge ends what it left open: close 1000 (1011 after an error), the
+    rejection response, or a 500.
 ``lifespan``
-    Owns the app nursery: ``before_serving`` functions run, background tasks live in the nursery
-    until shutdown, then ``after_serving`` runs and the nursery is cancelled.
+    Owns the app nursery: the disconnect sweeper and ``before_serving`` start, background tasks
+    live in the nursery until shutdown, then ``after_serving`` runs and the nursery is
+    cancelled.
 """
 
 from __future__ import annotations
