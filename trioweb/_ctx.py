@@ -59,10 +59,14 @@ def _get_websocket() -> Websocket:
     )
 
 
+def current_connection() -> Request | Websocket | None:
+    """The request or websocket bound in this task, if any."""
+    req = _cv_request.get()
+    return req if req is not None else _cv_websocket.get()
+
+
 def _get_g() -> SimpleNamespace:
-    conn: Request | Websocket | None = _cv_request.get()
-    if conn is None:
-        conn = _cv_websocket.get()
+    conn = current_connection()
     if conn is None:
         raise RuntimeError(
             "Working outside of request or websocket context: g is only available while"

@@ -43,3 +43,13 @@ class WebsocketClosed(Exception):
         super().__init__(f"websocket closed with code {code}" + (f": {reason}" if reason else ""))
         self.code = code
         self.reason = reason
+
+
+def lone_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception in ``group`` and its nested one-member groups, or the innermost group
+    that holds several. Nurseries wrap even a single error; callers that can act only on the
+    error itself (``OSError`` from a taken port, a test's ``KeyError``) unwrap it with this."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error

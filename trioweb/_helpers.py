@@ -18,11 +18,11 @@ from werkzeug.security import safe_join
 from werkzeug.utils import redirect as _werkzeug_redirect
 
 from . import _json
-from ._ctx import _cv_request, _cv_websocket, current_app
+from ._ctx import current_app, current_connection
 from ._response import Response
 
 if TYPE_CHECKING:
-    from ._request import BaseRequest
+    pass
 
 _CHUNK = 64 * 1024
 
@@ -48,14 +48,12 @@ def jsonify(*args: Any, **kwargs: Any) -> Response:
 
 
 async def make_response(*args: Any) -> Response:
-    """Turn a view's return value (or ``(body, status, headers)`` arguments) into a response."""
+    """Turn a view's return value (or ``(body, status, headers)`` arguments) into a response.
+
+    Async, as in Quart, and so a checkpoint."""
     value: Any = args[0] if len(args) == 1 else args
+    await trio.lowlevel.checkpoint()
     return current_app.make_response(value)
-
-
-def _connection() -> BaseRequest | None:
-    req = _cv_request.get()
-    return req if req is not None else _cv_websocket.get()
 
 
 def url_for(
@@ -74,7 +72,7 @@ def url_for(
     Raises werkzeug's ``BuildError`` when no rule matches.
     """
     app = current_app
-    conn = _connection()
+    conn = current_connection()
     if conn is not None:
         adapter = app.url_adapter_for(conn)
         if endpoint.startswith("."):
@@ -133,7 +131,7 @@ async def send_file(
     if max_age is not None:
         response.cache_control.public = True
         response.cache_control.max_age = max_age
-    conn = _connection()
+    conn = current_connection()
     if conditional and conn is not None:
         headers = conn.headers
         modified = is_resource_modified(

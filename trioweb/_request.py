@@ -8,7 +8,6 @@ Everything about the request line and headers (``args``, ``headers``, ``cookies`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable
 from functools import cached_property
 from types import SimpleNamespace
@@ -18,6 +17,7 @@ from werkzeug.datastructures import FileStorage, Headers, MultiDict
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.sansio.request import Request as SansIORequest
 
+from . import _json
 from ._formparser import Body, parse_form
 from ._routing import Router, path_in_app
 from ._types import Receive, Scope
@@ -190,7 +190,7 @@ class Request(BaseRequest):
         if self._json is _UNSET:
             data = await self.get_data()
             try:
-                self._json = json.loads(data)
+                self._json = _json.loads(data)
             except ValueError as error:
                 if silent:
                     return None

@@ -31,7 +31,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 from hypercorn.utils import LifespanFailureError
 
-from ._errors import LifespanError
+from ._errors import LifespanError, lone_exception
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -99,7 +99,7 @@ async def serve(
         _, rest = group.split((LifespanFailureError, trio.Cancelled))
         if watched.failure is not None and rest is None:
             raise watched.failure from None
-        error = _lone_leaf(group)
+        error = lone_exception(group)
         if isinstance(error, Exception) and not isinstance(error, ExceptionGroup):
             raise error from None  # such as OSError when the port is taken
         raise
@@ -188,7 +188,7 @@ def run(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 5000) -> None:
     try:
         trio.run(main)
     except BaseExceptionGroup as group:  # main's nursery wraps what serve raised
-        raise _lone_leaf(group) from None
+        raise lone_exception(group) from None
     print("trioweb: stopped", file=sys.stderr, flush=True)
 
 
@@ -200,11 +200,3 @@ async def _cancel_on_signal(
         task_status.started()
         await anext(signals)
     scope.cancel()
-
-
-def _lone_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one exception in ``group`` and its nested groups, or ``group`` if it holds several."""
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error

@@ -20,7 +20,7 @@ from werkzeug.test import EnvironBuilder
 from .._errors import LifespanError
 from .._response import Response
 from .._types import ASGIApp, Message
-from ._util import lone_exception_unwrapped
+from ._util import close_unwrapped, lone_exception_unwrapped
 from ._websocket import TestWebsocket, websocket_scope
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class TestClient:
         except BaseException:
             await self._close(stack)
             raise
-        await stack.aclose()
+        await close_unwrapped(stack)
         return None
 
     async def _close(self, stack: AsyncExitStack) -> None:
@@ -97,7 +97,7 @@ class TestClient:
         raised, so that error reaches the caller as it is, not wrapped in an exception group."""
         assert self._nursery is not None
         self._nursery.cancel_scope.cancel()
-        await stack.aclose()
+        await close_unwrapped(stack)
 
     async def _lifespan(self, phase: str) -> None:
         assert self._to_app is not None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
+
+from .._errors import lone_exception
 
 
 @contextmanager
@@ -16,9 +18,13 @@ def lone_exception_unwrapped() -> Iterator[None]:
     try:
         yield
     except BaseExceptionGroup as group:
-        lone: BaseException = group
-        while isinstance(lone, BaseExceptionGroup) and len(lone.exceptions) == 1:
-            lone = lone.exceptions[0]
+        lone = lone_exception(group)
         if lone is group:
             raise
         raise lone from None
+
+
+async def close_unwrapped(stack: AsyncExitStack) -> None:
+    """Close ``stack`` (which holds a nursery), re-raising a lone exception without its group."""
+    with lone_exception_unwrapped():
+        await stack.aclose()

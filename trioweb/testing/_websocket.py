@@ -19,7 +19,7 @@ from werkzeug.datastructures import Headers
 
 from .. import _json
 from .._types import ASGIApp, Message
-from ._util import lone_exception_unwrapped
+from ._util import close_unwrapped, lone_exception_unwrapped
 
 APP_QUEUE_SIZE = 10
 
@@ -260,12 +260,6 @@ class TestWebsocket:
         Returns once the handler has finished."""
         await self._finish(code, reason)
         self._raise_app_error()
-
-
-async def close_unwrapped(stack: AsyncExitStack) -> None:
-    """Close ``stack`` (which holds a nursery), re-raising a lone exception without its group."""
-    with lone_exception_unwrapped():
-        await stack.aclose()
 
 
 def websocket_scope(
