@@ -20,7 +20,7 @@ async def test_defaults() -> None:
     assert config["MAX_CONTENT_LENGTH"] == 16 * 1024 * 1024
     assert config["MAX_FORM_MEMORY_SIZE"] == 500_000
     assert config["MAX_FORM_PARTS"] == 1_000
-    assert config["DISCONNECT_WATCH_DELAY"] == 0.1
+    assert config["DISCONNECT_LISTENER_DELAY"] == 0.1
     assert config["SEND_FILE_MAX_AGE_DEFAULT"] is None
     assert config["TEMPLATES_AUTO_RELOAD"] is None
 

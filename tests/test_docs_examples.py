@@ -424,7 +424,8 @@ async def test_hooks(path: str, key: str | None, status: int, body: bytes | None
             409,
             {"error": "pear is out of stock", "item": "pear"},
         ),
-        ("POST", "/basket?item=pear&item=plum", 500, {"error": "something went wrong on our side"}),
+        # Two tasks fail: the first leaf of the group with a handler decides (either item).
+        ("POST", "/basket?item=pear&item=plum", 409, None),
         ("GET", "/broken", 500, {"error": "something went wrong on our side"}),
     ],
 )
@@ -434,7 +435,10 @@ async def test_errors(method: str, path: str, status: int, body: Any) -> None:
         async with errors.app.test_client() as client:
             response = await client.open(path, method=method)
             assert response.status_code == status
-            assert await response.get_json() == body
+            if body is None:
+                assert (await response.get_json())["item"] in ("pear", "plum")
+            else:
+                assert await response.get_json() == body
 
 
 async def test_errors_group_of_several_goes_to_an_exception_group_handler() -> None:

@@ -339,24 +339,70 @@ async def test_single_leaf_exception_group_is_unwrapped() -> None:
     assert (response.status_code, await response.get_data()) == (402, b"payment: declined")
 
 
-async def test_group_of_several_is_a_500_without_a_group_handler(
+async def test_group_of_several_goes_to_the_first_leaf_with_a_handler(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A group of several exceptions is not split: with no group handler it is a logged 500,
-    even when a handler exists for one of its leaves."""
+    """In a group of several exceptions the first leaf, depth first, that has a handler decides
+    the response, and the handler gets that leaf; nothing is logged as an error."""
+    app = TrioWeb(__name__)
+    seen: list[BaseException] = []
+    payment_error = PaymentError()
+
+    @app.errorhandler(PaymentError)
+    async def payment(error: PaymentError) -> tuple[str, int]:
+        seen.append(error)
+        return "payment", 402
+
+    @app.route("/")
+    async def index() -> str:
+        inner = ExceptionGroup("inner", [KeyError("k"), payment_error])
+        raise ExceptionGroup("two", [ValueError("v"), inner, PaymentError()])
+
+    async with app.test_client() as client:
+        response = await client.get("/")
+    assert (response.status_code, await response.get_data()) == (402, b"payment")
+    assert seen == [payment_error]
+    assert _logged(caplog, ExceptionGroup) == []
+
+
+async def test_group_of_several_without_a_leaf_handler_is_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A group none of whose leaves has a handler is a logged 500."""
     app = TrioWeb(__name__)
 
     @app.errorhandler(PaymentError)
     async def payment(error: PaymentError) -> str:
-        return "payment"
+        return "payment"  # pragma: no cover
 
     @app.route("/")
     async def index() -> str:
-        raise ExceptionGroup("two", [PaymentError(), ValueError()])
+        raise ExceptionGroup("two", [KeyError("k"), ValueError("v")])
 
     async with app.test_client() as client:
         assert (await client.get("/")).status_code == 500
     assert len(_logged(caplog, ExceptionGroup)) == 1
+
+
+async def test_a_catch_all_handler_takes_the_first_leaf() -> None:
+    """Leaves are looked up along their MRO: a handler for Exception takes the first leaf, and a
+    handler for the group's class comes before any leaf."""
+    app = TrioWeb(__name__)
+
+    @app.errorhandler(Exception)
+    async def anything(error: Exception) -> tuple[str, int]:
+        return type(error).__name__, 500
+
+    @app.errorhandler(PaymentError)
+    async def payment(error: PaymentError) -> tuple[str, int]:
+        return "payment", 402  # pragma: no cover
+
+    @app.route("/")
+    async def index() -> str:
+        raise ExceptionGroup("two", [ValueError("v"), PaymentError()])
+
+    async with app.test_client() as client:
+        assert await (await client.get("/")).get_data() == b"ValueError"
 
 
 async def test_group_of_several_goes_to_a_group_handler() -> None:

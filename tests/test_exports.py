@@ -21,6 +21,7 @@ PUBLIC_API = {
         "TrioWeb",
         "Websocket",
         "WebsocketClosed",
+        "WebsocketException",
         "WebsocketState",
         "abort",
         "current_app",

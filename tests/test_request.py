@@ -682,7 +682,7 @@ async def test_watcher_waits_for_a_view_that_is_reading(
         sent.append(message)
 
     async def send_second_chunk_late() -> None:
-        await trio.sleep(1)  # well past DISCONNECT_WATCH_DELAY
+        await trio.sleep(1)  # well past DISCONNECT_LISTENER_DELAY
         second_sent.set()
 
     async with trio.open_nursery() as nursery:

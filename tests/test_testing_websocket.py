@@ -307,15 +307,17 @@ async def test_an_error_dragged_out_of_the_handler_by_a_disconnect() -> None:
     assert seen == ["ExceptionGroup"]
 
 
-async def test_a_pipeline_failure_before_accept_answers_500() -> None:
+async def test_a_pipeline_failure_before_accept_answers_500(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """If the pipeline itself fails before accept, the edge still answers 500 and tears down."""
     seen: list[Any] = []
 
-    class BrokenPipeline(TrioWeb):
-        async def full_dispatch_websocket(self, ws: Any) -> Any:
-            raise ExceptionGroup("pipeline", [ValueError("v"), KeyError("k")])
+    async def broken(app: Any, ws: Any) -> Any:
+        raise ExceptionGroup("pipeline", [ValueError("v"), KeyError("k")])
 
-    app = BrokenPipeline(__name__)
+    monkeypatch.setattr("trioweb._pipeline.dispatch_websocket", broken)
+    app = TrioWeb(__name__)
 
     @app.teardown_websocket
     async def teardown(error: BaseException | None) -> None:

@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from trioweb import TrioWeb, WebsocketClosed, WebsocketState, websocket
-from trioweb._websocket import MAX_PENDING
+from trioweb._listener import MAX_PENDING
 from trioweb.testing import WebsocketDisconnectError, WebsocketResponseError
 
 Message = dict[str, Any]
@@ -129,9 +129,7 @@ async def test_two_tasks_cannot_receive_at_once() -> None:
         assert await conn.receive() == "another task is already receiving on this websocket"
 
 
-@pytest.mark.parametrize(
-    "error", [trio.BrokenResourceError(), trio.ClosedResourceError(), trio.BusyResourceError()]
-)
+@pytest.mark.parametrize("error", [trio.BrokenResourceError(), trio.ClosedResourceError()])
 async def test_a_transport_error_on_send_is_a_disconnect(error: BaseException) -> None:
     """A server send that fails cancels the handler like a disconnect and never leaks."""
     app = TrioWeb(__name__)
@@ -154,6 +152,29 @@ async def test_a_transport_error_on_send_is_a_disconnect(error: BaseException) -
     await peer.to_app.send({"type": "websocket.connect"})
     await app(ws_scope(), peer.inbox.receive, peer.send)
     assert seen == [1006, ("teardown", None)]
+
+
+async def test_busy_resource_error_from_the_server_is_a_programming_error() -> None:
+    """trio.BusyResourceError from the server's send is a bug (two tasks in one stream), not a
+    disconnect: it ends the handler as an error and reaches the server."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await websocket.send("hello")
+
+    @app.teardown_websocket
+    async def teardown(error: BaseException | None) -> None:
+        seen.append(type(error).__name__)
+
+    peer = Peer()
+    peer.fail_sends_with = trio.BusyResourceError("two senders")
+    await peer.to_app.send({"type": "websocket.connect"})
+    with pytest.raises(trio.BusyResourceError, match="two senders"):
+        await app(ws_scope(), peer.inbox.receive, peer.send)
+    assert seen == ["BusyResourceError"]
 
 
 async def test_after_a_disconnect_shielded_cleanup_gets_websocket_closed() -> None:
@@ -445,22 +466,22 @@ async def test_an_error_handler_failing_after_accept_is_reraised() -> None:
                 await conn.receive()
 
 
-async def test_a_listener_started_too_late_stands_down() -> None:
-    """A listener whose handler entered receive() before it ran does nothing and ends."""
-    from trioweb._websocket import DisconnectSweeper, Websocket
+async def test_a_listen_task_started_too_late_stands_down() -> None:
+    """A listen task whose handler entered receive() before it ran does nothing and ends."""
+    from trioweb._listener import DisconnectListener, Inbox
 
     async def never() -> Any:
         await trio.sleep_forever()  # pragma: no cover
 
-    ws = Websocket({"type": "websocket", "path": "/", "headers": []}, never, never)
-    sweeper = DisconnectSweeper(1)
+    inbox = Inbox(never, lambda code, reason: None)
+    listener = DisconnectListener(1)
     async with trio.open_nursery() as nursery:
-        sweeper.enroll(ws, nursery)
-        ws._sweep()  # first sweep: notes the receive count
-        ws._sweep()  # second: no receive since, so a listener is started...
-        ws._receiving = True  # ...but the handler starts receiving before it runs
-    assert ws._listener_running is False
-    sweeper.withdraw(ws)
-    ws._out_of_receive.add(ws)  # what a late receive() does: kept nowhere, no leak
-    assert sweeper.out_of_receive == set()
-    assert len(ws._out_of_receive) == 0
+        listener.enroll(inbox, nursery)
+        inbox._look()  # first look: notes the read count
+        inbox._look()  # second: no read since, so a listen task is started...
+        inbox._reading = True  # ...but the handler starts receiving before it runs
+    assert inbox._listening is False
+    listener.withdraw(inbox)
+    inbox._idle.add(inbox)  # what a late receive() does: kept nowhere, no leak
+    assert listener._idle == set()
+    assert len(inbox._idle) == 0

@@ -398,7 +398,7 @@ async def script_closing(connect: Connect, seen: list[Any], ended: Ended) -> Non
 
 def build_disconnects(app: TrioWeb, log: list[Any]) -> None:
     _send_channel, receive_channel = trio.open_memory_channel[str](0)
-    app.config["DISCONNECT_WATCH_DELAY"] = 0.01
+    app.config["DISCONNECT_LISTENER_DELAY"] = 0.01
 
     async def wait(where: str) -> None:
         if where == "receive":

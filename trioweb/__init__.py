@@ -11,6 +11,7 @@ from ._ctx import request as request
 from ._ctx import websocket as websocket
 from ._errors import LifespanError as LifespanError
 from ._errors import WebsocketClosed as WebsocketClosed
+from ._errors import WebsocketException as WebsocketException
 from ._helpers import abort as abort
 from ._helpers import jsonify as jsonify
 from ._helpers import make_response as make_response
@@ -37,6 +38,7 @@ __all__ = [
     "TrioWeb",
     "Websocket",
     "WebsocketClosed",
+    "WebsocketException",
     "WebsocketState",
     "abort",
     "current_app",

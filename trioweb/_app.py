@@ -1,42 +1,36 @@
-"""The application: registries, the one dispatch pipeline, and the ASGI entry point.
+"""The application: its registries (routes, hooks, error handlers, blueprints, lifespan
+functions) and the ASGI entry point.
 
-The pipeline is the same for HTTP requests and websockets (``kind`` is ``"request"`` or
-``"websocket"``): route match, ``before_<kind>`` hooks (app first, then blueprints outer to
-inner; a returned value short-circuits), the view, error handlers looked up along the
-exception's MRO (innermost blueprint first, then the app), response coercion, ``after_<kind>``
-hooks, and ``teardown_<kind>`` hooks, which always run. What is HTTP- or websocket-specific
-(sending, accepting, closing) lives at the I/O edge, in :mod:`trioweb._asgi`.
+What happens to a connection is :mod:`trioweb._pipeline`'s (one pipeline for HTTP requests and
+websockets); the I/O edge, :mod:`trioweb._asgi`, runs it for each ASGI scope.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import traceback
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import trio
 from jinja2 import Environment
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
 
 from . import _asgi
-from ._asgi import Outcome
 from ._blueprints import Blueprint
 from ._config import Config
 from ._ctx import unbind_connection
-from ._errors import WebsocketClosed
 from ._helpers import send_from_directory
 from ._request import BaseRequest, Request
-from ._response import Response, coerce_response, from_http_exception
+from ._response import Response, coerce_response
 from ._routing import Router
-from ._scaffold import Kind, Scaffold, require_async
+from ._scaffold import Scaffold, require_async
 from ._types import LifespanHook, Receive, Scope, Send, ViewFunc
-from ._websocket import DisconnectSweeper, Websocket, WebsocketState
 
 if TYPE_CHECKING:
+    from ._listener import DisconnectListener
     from .testing import TestClient
 
 log = logging.getLogger("trioweb")
@@ -79,8 +73,8 @@ class TrioWeb(Scaffold):
         self.after_serving_funcs: list[LifespanHook] = []
         #: The app nursery: open while the app is serving (or in ``async with test_client()``).
         self.nursery: trio.Nursery | None = None
-        #: Looks after the websockets' disconnect detection while the app is serving.
-        self.disconnect_sweeper: DisconnectSweeper | None = None
+        # The disconnect listener of the app's websockets, while the app is serving.
+        self._disconnect_listener: DisconnectListener | None = None
         self.logger = log
         if self.static_folder is not None:
             self.add_static_route(self.static_url_path or "/static", "static", self)
@@ -249,158 +243,9 @@ class TrioWeb(Scaffold):
             url_scheme=self.config["PREFERRED_URL_SCHEME"],
         )
 
-    def _scopes(self, conn: BaseRequest) -> Sequence[Scaffold]:
-        """The app, then the connection's blueprints from outermost to innermost."""
-        names = conn.blueprints
-        if not names:
-            return self._app_only
-        return [self, *(self.blueprints[name] for name in reversed(names))]
-
-    async def preprocess(self, conn: BaseRequest, kind: Kind) -> Any:
-        """Run the ``before_<kind>`` hooks; the first value that is not ``None`` is returned."""
-        for scaffold in self._scopes(conn):
-            for func in scaffold.hooks[("before", kind)]:
-                value = await func()
-                if value is not None:
-                    return value
-        return None
-
-    async def dispatch(self, conn: BaseRequest) -> Any:
-        """Raise the routing error, or run the view with the URL's variables."""
-        if conn.routing_exception is not None:
-            raise conn.routing_exception
-        rule = conn.url_rule
-        assert rule is not None
-        if conn.method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
-            response = self.response_class()
-            response.allow.update(conn.url_adapter.allowed_methods())
-            return response
-        return await self.view_functions[rule.endpoint](**(conn.view_args or {}))
-
-    async def full_dispatch_request(self, request: Request) -> Response:
-        """Hooks, view and error handlers for one HTTP request; always returns a response.
-
-        The ``after_request`` hooks see every response, error pages included (as in Flask); if
-        one of them raises, the error's response is sent without running them again.
-        """
-        try:
-            value = await self.preprocess(request, "request")
-            if value is None:
-                value = await self.dispatch(request)
-            response = self.make_response(value)
-        except Exception as error:
-            response = await self.handle_exception(request, error)
-        try:
-            processed: Response = await self.process_response(request, "request", response)
-        except Exception as error:
-            return await self.handle_exception(request, error)
-        return processed
-
-    async def full_dispatch_websocket(self, ws: Websocket) -> Outcome:
-        """Hooks, handler and error handlers for one websocket.
-
-        Before accept, a returned value or an exception becomes the HTTP response that rejects
-        the handshake (an unhandled exception a logged 500). After accept, the handler's return
-        value is ignored, and an exception goes to its error handler (whose value is ignored);
-        the edge then closes with 1011 and re-raises an unhandled one to the server, which logs
-        it. ``WebsocketClosed`` escaping the handler is a normal end.
-        """
-        try:
-            value = await self.preprocess(ws, "websocket")
-            if value is None:  # self.dispatch(ws), inlined: a frame less for every connection
-                if ws.routing_exception is not None:
-                    raise ws.routing_exception
-                assert ws.url_rule is not None
-                value = await self.view_functions[ws.url_rule.endpoint](**(ws.view_args or {}))
-            if value is None or ws.state is not WebsocketState.CONNECTING:
-                return Outcome(None, None)
-            return Outcome(self.make_response(value), None)
-        except Exception as raised:
-            error = _unwrap(raised)
-            if ws.state is WebsocketState.CONNECTING:
-                return Outcome(await self.handle_exception(ws, error), None)
-            if isinstance(error, WebsocketClosed):
-                return Outcome(None, None)
-            handler = self.find_error_handler(ws, error)
-            if handler is None:
-                return Outcome(None, error)
-            try:
-                await handler(error)
-            except Exception as handler_error:
-                return Outcome(None, handler_error)
-            return Outcome(None, error, handled=True)
-
-    async def process_response(self, conn: BaseRequest, kind: Kind, response: Any) -> Any:
-        """Run the ``after_<kind>`` hooks (innermost first, each scope's in reverse order)."""
-        for scaffold in reversed(self._scopes(conn)):
-            for func in reversed(scaffold.hooks[("after", kind)]):
-                response = await func(response)
-        return response
-
-    async def do_teardown(self, conn: BaseRequest, kind: Kind, error: BaseException | None) -> None:
-        """Run every ``teardown_<kind>`` hook; their own errors are logged, not raised."""
-        for scaffold in reversed(self._scopes(conn)):
-            for func in reversed(scaffold.hooks[("teardown", kind)]):
-                try:
-                    await func(error)
-                except Exception:
-                    log.exception("teardown_%s function %r failed", kind, func)
-
-    def find_error_handler(self, conn: BaseRequest, error: BaseException) -> Any:
-        """The handler for ``error``: innermost blueprint first, each along the error's MRO."""
-        for scaffold in reversed(self._scopes(conn)):
-            handlers = scaffold.error_handlers
-            if not handlers:
-                continue
-            for cls in type(error).__mro__:
-                handler = handlers.get(cls)
-                if handler is not None:
-                    return handler
-        return None
-
-    async def handle_exception(self, conn: BaseRequest, error: Exception) -> Response:
-        """Turn an exception from hooks or the view into a response.
-
-        A group with a single leaf is unwrapped. An HTTP error goes to its handler or becomes
-        werkzeug's error page; anything else is logged with its traceback and goes to the 500
-        handler, or becomes a 500 page that shows the traceback only when ``DEBUG``.
-        """
-        error = _unwrap(error)
-        try:
-            handler = self.find_error_handler(conn, error)
-            if handler is not None:
-                return self.make_response(await handler(error))
-            if isinstance(error, HTTPException):
-                return self.http_exception_response(error)
-        except Exception as handler_error:
-            log.exception("error handler failed while handling %r", error)
-            error = handler_error
-        log.error(
-            "Exception on %s %s",
-            conn.method,
-            conn.path,
-            exc_info=(type(error), error, error.__traceback__),
-        )
-        conn.unhandled_exception = error
-        server_error = InternalServerError(original_exception=error)
-        handler = self.find_error_handler(conn, server_error)
-        if handler is not None and not isinstance(error, InternalServerError):
-            try:
-                return self.make_response(await handler(server_error))
-            except Exception:
-                log.exception("500 error handler failed")
-        if self.debug:
-            return self.response_class(
-                "".join(traceback.format_exception(error)), 500, mimetype="text/plain"
-            )
-        return self.http_exception_response(server_error)
-
-    def http_exception_response(self, error: HTTPException) -> Response:
-        """werkzeug's rendering of an HTTP error (status, headers such as ``Allow``, body)."""
-        return from_http_exception(error, self.response_class)
-
     def make_response(self, value: Any) -> Response:
-        """Coerce a view's return value into a :class:`Response`.
+        """Coerce a view's return value into a :class:`Response` (not a checkpoint; the
+        module-level :func:`trioweb.make_response` is the async form).
 
         Accepted: ``Response``, ``str``, ``bytes``, ``dict``/``list`` (JSON), an async iterable of
         chunks (streamed), each optionally in ``(body, status)``, ``(body, headers)`` or
@@ -438,9 +283,3 @@ class TrioWeb(Scaffold):
         if debug is not None:
             self.debug = debug
         run(self, host=host, port=port)
-
-
-def _unwrap(error: Exception) -> Exception:
-    while isinstance(error, ExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error

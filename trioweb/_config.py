@@ -18,8 +18,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     "MAX_FORM_MEMORY_SIZE": 500_000,
     "MAX_FORM_PARTS": 1_000,
-    # Seconds before an HTTP view that is still running starts watching for a disconnect.
-    "DISCONNECT_WATCH_DELAY": 0.1,
+    # Seconds a view, or a websocket handler outside receive(), runs before the disconnect
+    # listener reads on its behalf.
+    "DISCONNECT_LISTENER_DELAY": 0.1,
+    # Seconds the ending of a connection (after_websocket and teardown hooks) may take; it runs
+    # shielded, so a server that cancels the connection still gets it.
+    "TEARDOWN_TIMEOUT": 5.0,
     "SEND_FILE_MAX_AGE_DEFAULT": None,
     "TEMPLATES_AUTO_RELOAD": None,
 }

@@ -45,6 +45,28 @@ class WebsocketClosed(Exception):
         self.reason = reason
 
 
+class WebsocketException(Exception):
+    """Raise it in a websocket handler (or its hooks) to close the websocket with :attr:`code`
+    and :attr:`reason`, as Starlette's ``WebSocketException`` does.
+
+    After accept the close frame carries them and nothing is logged as an error; before accept
+    the handshake is refused with HTTP 403 (a handshake cannot carry a close code). An error
+    handler registered for it runs first. ``ValueError`` if ``code`` is not one a server may
+    send (1000, 1001-1014 but not 1004-1006, 3000-4999) or ``reason`` is over 123 bytes of
+    UTF-8.
+    """
+
+    def __init__(self, code: int = 1008, reason: str = "") -> None:
+        problem = close_problem(code, reason)
+        if problem is not None:
+            raise ValueError(problem)
+        super().__init__(
+            f"close the websocket with code {code}" + (f": {reason}" if reason else "")
+        )
+        self.code = code
+        self.reason = reason
+
+
 def lone_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The one exception in ``group`` and its nested one-member groups, or the innermost group
     that holds several. Nurseries wrap even a single error; callers that can act only on the
@@ -53,3 +75,19 @@ def lone_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error
+
+
+def close_problem(code: int, reason: str) -> str | None:
+    """Why a server may not close with ``code`` and ``reason``, or ``None`` if it may."""
+    if not (
+        code == 1000
+        or (1001 <= code <= 1014 and code not in (1004, 1005, 1006))
+        or 3000 <= code <= 4999
+    ):
+        return (
+            f"{code} is not a close code a server may send: use 1000 (normal), 1001-1014"
+            " (but not 1004-1006) or an application code in 3000-4999"
+        )
+    if len(reason.encode()) > 123:
+        return "a close reason may be at most 123 bytes of UTF-8"
+    return None

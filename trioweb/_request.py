@@ -46,7 +46,6 @@ class BaseRequest(SansIORequest):
         "router",
         "routing_exception",
         "scope",
-        "unhandled_exception",
         "url_rule",
         "view_args",
     )
@@ -75,8 +74,6 @@ class BaseRequest(SansIORequest):
         self.router: Router | None = None
         #: The routing error (404, 405, ...) to raise once the ``before_*`` hooks have run.
         self.routing_exception: Exception | None = None
-        #: The exception no error handler took (it became a 500), for the ``teardown_*`` hooks.
-        self.unhandled_exception: Exception | None = None
 
     @property
     def headers(self) -> Headers:

@@ -7,6 +7,7 @@ status, cookies and caching helpers are werkzeug's :class:`werkzeug.sansio.respo
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
@@ -158,6 +159,12 @@ def coerce_response(value: Any, response_class: type[Response]) -> Response:
     elif value is None:
         raise TypeError(
             "the view returned None; return a response value such as a string, a dict or a Response"
+        )
+    elif inspect.iscoroutine(value):
+        value.close()  # never awaited: close it, so Python does not warn about it later
+        raise TypeError(
+            f"the view returned a coroutine ({value.__qualname__}) instead of a response: did you"
+            " forget await?"
         )
     else:
         raise TypeError(

@@ -99,14 +99,27 @@ def path_in_app(scope: Scope) -> str:
 
     ASGI servers (Hypercorn too) give the mount point in ``root_path`` and repeat it at the start
     of ``path``; a ``path`` that does not start with ``root_path`` is taken as already below it.
+    A request target in absolute form (``GET http://host/path``, ``ws://host/path``), which
+    HTTP/1.1 servers must accept (RFC 9112, 3.2.2) and Hypercorn passes on as the path, is
+    routed on its path.
     """
     path = str(scope["path"])
+    if not path.startswith("/"):
+        path = _path_of_absolute_form(path)
     root_path = str(scope.get("root_path") or "")
     if root_path and path.startswith(root_path):
         rest = path[len(root_path) :]
         if not rest or rest.startswith("/"):
             return rest or "/"
     return path
+
+
+def _path_of_absolute_form(target: str) -> str:
+    scheme, separator, rest = target.partition("://")
+    if not separator or not scheme.isalpha():
+        return target  # "*" (OPTIONS *) or something no rule matches: left for a 404
+    _, slash, path = rest.partition("/")
+    return slash + path or "/"
 
 
 def _host_of(scope: Scope) -> str:

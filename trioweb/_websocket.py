@@ -2,23 +2,22 @@
 
 Rules this module keeps (see ARCHITECTURE.md, "Lifetimes follow the nursery tree"):
 
-* ``receive()`` awaits the server's ASGI ``receive`` in the caller's own task: no task hop, lock
-  or cancel scope per message. One task receives at a time (``trio.BusyResourceError``).
-* A *listener* notices a disconnect while nobody is in ``receive()``: once the handler has
-  stayed out of ``receive()`` for ``delay`` seconds, a task in the connection nursery awaits
-  ASGI ``receive`` itself. While the app is serving, one :class:`DisconnectSweeper` task per
-  app finds those connections (``receive()`` takes a websocket out of its set while it waits
-  and puts it back after) and starts their listeners, so a connection that is idle in
-  ``receive()`` or busy echoing costs no task at all. Served without a lifespan, each
-  connection gets a sweeper of its own. Data it gets is queued (at most
-  :data:`MAX_PENDING` messages, then it stops listening: backpressure) and handed to the next
-  ``receive()`` in order. When ``receive()`` is called while a listener listens, it cancels
-  the listener's wait and waits for the handover; this relies on ASGI ``receive`` being
-  cancel-safe, as Hypercorn's (a trio memory channel) is.
+* ``receive()`` reads the server's ASGI ``receive`` in the caller's own task, through the
+  connection's :class:`~trioweb._listener.Inbox`; the disconnect listener (``_listener``) reads on
+  the handler's behalf while it stays away. One task receives at a time
+  (``trio.BusyResourceError``).
 * A disconnect, whoever sees it, records the close code and reason and cancels the handler's
   scope: the handler gets ``trio.Cancelled`` wherever it waits. After that, and after the
-  handler's own ``close()``, ``receive``/``send`` raise :class:`~trioweb.WebsocketClosed`.
-  Transport errors from the server's ``send`` count as a disconnect; they never leak.
+  handler's own ``close()``, ``receive``/``send`` raise :class:`~trioweb.WebsocketClosed` (a
+  ``receive()`` first returns the messages that arrived before the close). Transport errors from
+  the server's ``send`` count as a disconnect; they never leak.
+* Every async method is a checkpoint, also when it raises. ``send()`` checkpoints even when the
+  server's ``send`` does not yield: Hypercorn's returns at once once its client has gone, so a
+  handler that only sends would otherwise never let the disconnect in, nor any other task run.
+  A handler that keeps calling ``receive()``/``send()`` after its client left and it was
+  cancelled (it swallows ``trio.Cancelled``) is named in a warning.
+* Messages follow the ASGI ``spec_version`` the server declares: accept headers need 2.1 (left
+  out with a warning before), a close reason 2.3 (left out before).
 """
 
 from __future__ import annotations
@@ -33,22 +32,19 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadRequest
 
 from . import _json
-from ._errors import WebsocketClosed
+from ._errors import WebsocketClosed, close_problem
+from ._listener import Inbox
 from ._request import BaseRequest
 from ._types import Message, Receive, Scope, Send
 
 log = logging.getLogger("trioweb")
 
-#: How many messages a listener queues for a handler that is not receiving before it stops
-#: reading (and the server's own bounded queue then slows the client down).
-MAX_PENDING = 16
+_TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
-_TRANSPORT_ERRORS = (
-    trio.BrokenResourceError,
-    trio.ClosedResourceError,
-    trio.BusyResourceError,
-    OSError,
-)
+#: After how many ``receive()``/``send()`` calls on a closed websocket whose handler was
+#: cancelled the handler is named in a warning (a cleanup makes one or two; a loop that swallows
+#: ``trio.Cancelled`` makes thousands).
+SPIN_WARNING_CALLS = 100
 
 
 class WebsocketState(enum.Enum):
@@ -66,18 +62,8 @@ class WebsocketState(enum.Enum):
 
 
 _CONNECTING = WebsocketState.CONNECTING
-_NO_SCOPE = trio.CancelScope()  # until the edge sets the real one; cancelling it does nothing
-
-
-class _Nowhere(set["Websocket"]):
-    """Where a websocket that no sweeper looks after reports its receives: it keeps nothing."""
-
-    def add(self, item: Websocket) -> None:
-        pass
-
-
-_NOWHERE = _Nowhere()
 _CONNECTED = WebsocketState.CONNECTED
+_NO_SCOPE = trio.CancelScope()  # until the edge attaches the real one; cancelling it does nothing
 
 
 @final
@@ -90,28 +76,23 @@ class Websocket(BaseRequest):
     """
 
     __slots__ = (
-        "_asgi_receive",
         "_asgi_send",
-        "_handover",
-        "_listen_scope",
-        "_listener_running",
-        "_out_of_receive",
-        "_pending",
-        "_receives",
-        "_receiving",
-        "_swept_receives",
+        "_calls_after_close",
+        "_inbox",
+        "_scope",
         "close_code",
         "close_reason",
-        "handler_scope",
-        "nursery",
         "state",
         "subprotocol",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         super().__init__(scope)
-        self._asgi_receive = receive
         self._asgi_send = send
+        self._inbox = Inbox(receive, self._disconnect)
+        self._scope = _NO_SCOPE
+        self._calls_after_close = 0
+        #: Where the websocket is in its life (:class:`WebsocketState`).
         self.state = WebsocketState.CONNECTING
         #: The close code once the websocket is closed (by either side), else ``None``.
         self.close_code: int | None = None
@@ -119,19 +100,6 @@ class Websocket(BaseRequest):
         self.close_reason: str | None = None
         #: The subprotocol chosen by :meth:`accept`, if any.
         self.subprotocol: str | None = None
-        #: The scope the handler runs in (the connection nursery's, set by the I/O edge); a
-        #: disconnect cancels it.
-        self.handler_scope = _NO_SCOPE
-        self._pending: list[Message] = []  # at most MAX_PENDING; a deque costs 600 B more
-        self._receiving = False
-        self._receives = 0
-        self._listen_scope: trio.CancelScope | None = None
-        self._handover: trio.Event | None = None
-        #: The connection nursery (set by the I/O edge), where listeners run.
-        self.nursery: trio.Nursery | None = None
-        self._out_of_receive: set[Websocket] = _NOWHERE  # the sweeper's, once enrolled
-        self._swept_receives = -1
-        self._listener_running = False
 
     @property
     def requested_subprotocols(self) -> list[str]:
@@ -146,29 +114,40 @@ class Websocket(BaseRequest):
         subprotocol: str | None = None,
     ) -> None:
         """Accept the handshake, optionally with extra response ``headers`` and a
-        ``subprotocol``; does nothing if already accepted.
+        ``subprotocol``; does nothing if already accepted. A checkpoint.
 
         ``subprotocol`` must be one the client offered, else ``ValueError`` and nothing is sent.
-        Raises :class:`~trioweb.WebsocketClosed` if the websocket was rejected or closed.
-        A checkpoint.
+        Raises :class:`~trioweb.WebsocketClosed` if the websocket was rejected or closed. A
+        server whose ASGI ``spec_version`` is older than 2.1 cannot send ``headers``: they are
+        left out, with a warning.
         """
         if self.state is _CONNECTED:
             await trio.lowlevel.checkpoint()
             return
         if self.state is not _CONNECTING:
-            raise self._closed_error()
+            await self._raise_closed()
         if subprotocol is not None and subprotocol not in self.requested_subprotocols:
+            await trio.lowlevel.checkpoint()
             raise ValueError(
                 f"subprotocol {subprotocol!r} was not offered by the client; it offered"
                 f" {self.requested_subprotocols!r}"
             )
-        raw_headers = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in Headers(headers or ()).items()
-        ]
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
-        if raw_headers:
-            message["headers"] = raw_headers
+        if headers:
+            raw_headers = [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in Headers(headers).items()
+            ]
+            if self._spec_version() >= (2, 1):
+                message["headers"] = raw_headers
+            else:
+                log.warning(
+                    "websocket %s: the server speaks ASGI websocket spec %s, which cannot send"
+                    " accept headers (2.1 can); left out: %s",
+                    self.path,
+                    self.scope["asgi"].get("spec_version"),
+                    ", ".join(name.decode() for name, _ in raw_headers),
+                )
         self.state = _CONNECTED
         self.subprotocol = subprotocol
         await self._send_or_disconnect(message)
@@ -177,35 +156,20 @@ class Websocket(BaseRequest):
 
     async def receive(self) -> str | bytes:
         """Wait for the next message and return it as sent: ``str`` for a text frame, ``bytes``
-        for a binary one, empty frames included.
+        for a binary one, empty frames included. A checkpoint; cancel-safe (a cancelled call
+        loses no message).
 
         Accepts the handshake first if needed. If the client disconnects, the handler is
-        cancelled (``trio.Cancelled``); once closed, raises :class:`~trioweb.WebsocketClosed`.
-        Raises ``trio.BusyResourceError`` if another task is already receiving.
+        cancelled (``trio.Cancelled``). Once closed, returns the messages that arrived before the
+        close, then raises :class:`~trioweb.WebsocketClosed`. Raises ``trio.BusyResourceError``
+        if another task is already receiving.
         """
         if self.state is not _CONNECTED:
-            await self._ensure_connected()
-        if self._pending:
-            # Cancel-safe: a cancelled receive() leaves the message queued.
-            await trio.lowlevel.checkpoint_if_cancelled()
-            message = self._pending.pop(0)
-            self._receives += 1
-            await trio.lowlevel.cancel_shielded_checkpoint()
-        elif self._listen_scope is not None:
-            await self._take_over_from_watcher()
-            return await self.receive()  # from the queue if the listener got one, else directly
-        else:
-            if self._receiving:
-                raise trio.BusyResourceError("another task is already receiving on this websocket")
-            out = self._out_of_receive
-            out.discard(self)
-            self._receiving = True
-            try:
-                message = await self._asgi_receive()
-            finally:
-                self._receiving = False
-                self._receives += 1
-                out.add(self)
+            if self.state is _CONNECTING:
+                await self.accept()
+            elif not self._inbox.pending:
+                await self._raise_closed()
+        message = await self._inbox.receive()
         if message["type"] == "websocket.receive":
             text: str | None = message.get("text")
             if text is not None:
@@ -217,8 +181,7 @@ class Websocket(BaseRequest):
     async def _not_a_message(self, message: Message) -> NoReturn:
         if message["type"] == "websocket.disconnect":
             self._disconnect(message.get("code", 1005), message.get("reason") or "")
-            await trio.lowlevel.checkpoint()  # raises Cancelled in the handler's scope
-            raise self._closed_error()
+            await self._raise_closed()  # its checkpoint raises Cancelled in the handler's scope
         raise RuntimeError(f"unexpected ASGI message {message['type']!r} on a websocket")
 
     async def receive_json(self) -> Any:
@@ -245,23 +208,35 @@ class Websocket(BaseRequest):
         """Send ``data`` as a text frame (``str``) or a binary frame (``bytes``-like).
 
         Accepts the handshake first if needed. Raises ``TypeError`` for any other type, and
-        :class:`~trioweb.WebsocketClosed` once the websocket is closed. A checkpoint.
+        :class:`~trioweb.WebsocketClosed` once the websocket is closed. A checkpoint, whatever
+        the server's ``send`` does.
         """
         if isinstance(data, str):
             message: Message = {"type": "websocket.send", "text": data}
         elif isinstance(data, bytes | bytearray | memoryview):
             message = {"type": "websocket.send", "bytes": bytes(data)}
         else:
+            await trio.lowlevel.checkpoint()
             raise TypeError(
                 f"websocket.send() takes str or bytes, not {type(data).__name__};"
                 " use send_json() for other values"
             )
         if self.state is not _CONNECTED:
-            await self._ensure_connected()
-        try:  # _send_or_disconnect(), inlined: this is the hot path
+            if self.state is not _CONNECTING:
+                await self._raise_closed()
+            await self.accept()
+        # Trio counts each task's yields (trio.testing's assert_checkpoints reads the same
+        # private counter; trio's source proposes exposing it). A full checkpoint costs ~2-10 us,
+        # so it is added only when the server's send did not yield: Hypercorn's, once its
+        # client has gone.
+        task = trio.lowlevel.current_task()
+        yields = task._schedule_points
+        try:
             await self._asgi_send(message)
         except _TRANSPORT_ERRORS as error:
             await self._broken(error)
+        if task._schedule_points == yields:
+            await trio.lowlevel.checkpoint()
 
     async def send_json(self, *args: Any, **kwargs: Any) -> None:
         """Send a JSON text frame, built as :func:`~trioweb.jsonify` builds its body."""
@@ -270,23 +245,29 @@ class Websocket(BaseRequest):
     # Closing --------------------------------------------------------------------------------------
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the websocket with ``code`` and ``reason``.
+        """Close the websocket with ``code`` and ``reason``. A checkpoint.
 
         Before accept, this rejects the handshake: the server answers HTTP 403. Afterwards the
         handler keeps running, but :meth:`send`/:meth:`receive` raise
         :class:`~trioweb.WebsocketClosed`. Closing a closed websocket does nothing. Raises
-        ``ValueError`` for a code a server may not send or a reason over 123 UTF-8 bytes.
+        ``ValueError`` for a code a server may not send or a reason over 123 UTF-8 bytes. A
+        server whose ASGI ``spec_version`` is older than 2.3 cannot send the reason: it is left
+        out.
         """
-        _check_close(code, reason)
+        problem = close_problem(code, reason)
+        if problem is not None:
+            await trio.lowlevel.checkpoint()
+            raise ValueError(problem)
         if self.state is _CONNECTING:
             self.state = WebsocketState.REJECTED
             await self._send_or_disconnect({"type": "websocket.close", "code": code})
         elif self.state is _CONNECTED:
             self.state = WebsocketState.CLOSED
             self.close_code, self.close_reason = code, reason
-            await self._send_or_disconnect(
-                {"type": "websocket.close", "code": code, "reason": reason}
-            )
+            message: Message = {"type": "websocket.close", "code": code}
+            if reason and self._spec_version() >= (2, 3):
+                message["reason"] = reason
+            await self._send_or_disconnect(message)
         else:
             await trio.lowlevel.checkpoint()
 
@@ -303,7 +284,7 @@ class Websocket(BaseRequest):
         returned. Raises :class:`~trioweb.WebsocketClosed` if the websocket is not connecting.
         """
         if self.state is not _CONNECTING:
-            raise self._closed_error()
+            await self._raise_closed()
         self.state = WebsocketState.REJECTED
         if "websocket.http.response" not in self.scope.get("extensions", {}):
             await self._send_or_disconnect({"type": "websocket.close", "code": 1000})
@@ -322,11 +303,15 @@ class Websocket(BaseRequest):
 
     # Internals ------------------------------------------------------------------------------------
 
-    async def _ensure_connected(self) -> None:
-        if self.state is _CONNECTING:
-            await self.accept()
-        else:
-            raise self._closed_error()
+    def _attach(self, nursery: trio.Nursery) -> Inbox:
+        """Run in ``nursery``, whose scope is the handler's (the I/O edge calls this): a
+        disconnect cancels it. Returns the inbox for the disconnect listener to look after."""
+        self._scope = nursery.cancel_scope
+        return self._inbox
+
+    def _spec_version(self) -> tuple[int, ...]:
+        version = (self.scope.get("asgi") or {}).get("spec_version") or "2.0"
+        return tuple(int(part) for part in str(version).split("."))
 
     async def _send_or_disconnect(self, message: Message) -> None:
         try:
@@ -336,8 +321,27 @@ class Websocket(BaseRequest):
 
     async def _broken(self, error: BaseException) -> NoReturn:
         self._disconnect(1006, f"the connection broke: {error!r}")
-        await trio.lowlevel.checkpoint()  # raises Cancelled in the handler's scope
-        raise self._closed_error() from error
+        try:
+            await self._raise_closed()  # its checkpoint raises Cancelled in the handler's scope
+        except WebsocketClosed as closed:
+            raise closed from error
+
+    async def _raise_closed(self) -> NoReturn:
+        """Checkpoint, then raise :class:`WebsocketClosed`, naming a handler that keeps calling
+        after it was cancelled."""
+        self._calls_after_close += 1
+        if self._calls_after_close == SPIN_WARNING_CALLS and self._scope.cancel_called:
+            log.warning(
+                "websocket handler of %r (%s) has called receive()/send() %d times since its"
+                " connection closed and it was cancelled: it catches trio.Cancelled (a bare"
+                " except: or except BaseException:) without re-raising it, so it never ends."
+                " Catch Exception instead, or re-raise",
+                self.endpoint,
+                self.path,
+                SPIN_WARNING_CALLS,
+            )
+        await trio.lowlevel.checkpoint()
+        raise self._closed_error()
 
     def _closed_error(self) -> WebsocketClosed:
         if self.state is WebsocketState.REJECTED:
@@ -349,108 +353,4 @@ class Websocket(BaseRequest):
         if self.state is _CONNECTED or self.state is _CONNECTING:
             self.state = WebsocketState.CLOSED
             self.close_code, self.close_reason = code, reason
-        self.handler_scope.cancel()
-
-    async def _take_over_from_watcher(self) -> None:
-        self._handover = handover = trio.Event()
-        assert self._listen_scope is not None
-        self._listen_scope.cancel()
-        await handover.wait()
-
-    def _sweep(self) -> None:
-        """Start a listener if the handler has not received since the last sweep."""
-        if (
-            self._receives == self._swept_receives
-            and not self._listener_running
-            and (self.state is _CONNECTED or self.state is _CONNECTING)
-            and self.nursery is not None
-        ):
-            self._listener_running = True
-            self.nursery.start_soon(self._listen_while_idle)
-        self._swept_receives = self._receives
-
-    async def _listen_while_idle(self) -> None:
-        try:
-            receives = self._receives
-            while not self._receiving and self._receives == receives:
-                if len(self._pending) >= MAX_PENDING:
-                    self._warn_full()
-                    break
-                if not await self._listen():
-                    break
-        finally:
-            self._listener_running = False
-
-    def _warn_full(self) -> None:
-        log.warning(
-            "websocket %s: the handler has not received %d queued messages; the client now"
-            " waits (backpressure), and a disconnect will not be noticed until the handler"
-            " receives",
-            self.path,
-            MAX_PENDING,
-        )
-
-    async def _listen(self) -> bool:
-        """Receive one message for the handler; ``False`` if the handler took over."""
-        message: Message | None = None
-        with trio.CancelScope() as self._listen_scope:
-            message = await self._asgi_receive()
-        self._listen_scope = None
-        if message is not None:
-            if message["type"] == "websocket.disconnect":
-                self._disconnect(message.get("code", 1005), message.get("reason") or "")
-            else:
-                self._pending.append(message)
-        if self._handover is not None:
-            self._handover.set()
-            self._handover = None
-            return False
-        return message is not None and self.state is _CONNECTED
-
-
-@final
-class DisconnectSweeper:
-    """Finds the app's websockets whose handler has stayed out of ``receive()`` for a while, and
-    starts a listener for each (see the module's rules).
-
-    One task per app, in the app nursery: it wakes every ``delay`` seconds and looks only at the
-    connections that are out of ``receive()`` (the set :meth:`Websocket.receive` maintains); a
-    connection that has not received between two sweeps gets a listener.
-    """
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        #: The websockets whose handler is not in ``receive()`` right now.
-        self.out_of_receive: set[Websocket] = set()
-
-    def enroll(self, ws: Websocket, nursery: trio.Nursery) -> None:
-        """Start looking after ``ws``, whose listeners run in ``nursery``."""
-        ws.nursery = nursery
-        ws._out_of_receive = self.out_of_receive
-        self.out_of_receive.add(ws)
-
-    def withdraw(self, ws: Websocket) -> None:
-        """Stop looking after ``ws`` (before its connection nursery closes)."""
-        ws._out_of_receive = _NOWHERE
-        self.out_of_receive.discard(ws)
-
-    async def run(self) -> NoReturn:
-        """Sweep every ``delay`` seconds until cancelled."""
-        while True:
-            await trio.sleep(self.delay)
-            for ws in list(self.out_of_receive):
-                ws._sweep()
-
-
-def _check_close(code: int, reason: str) -> None:
-    if not (
-        code == 1000
-        or (1001 <= code <= 1014 and code not in (1004, 1005, 1006))
-        or 3000 <= code <= 4999
-    ):
-        raise ValueError(
-            f"{code} is not a close code a server may send: use 1000 (normal), 1001-1014"
-            " (but not 1004-1006) or an application code in 3000-4999"
-        )
-    if len(reason.encode()) > 123:
-        raise ValueError("a close reason may be at most 123 bytes of UTF-8")
+        self._scope.cancel()
