@@ -403,3 +403,27 @@ async def test_client_disconnect_cancels_the_view() -> None:
             await cancelled.wait()
             await torn_down.wait()
             assert (await client.get("/")).text == "still here"
+
+
+async def test_an_absolute_form_request_is_routed_on_its_path() -> None:
+    """``GET http://host/path HTTP/1.1`` (absolute form, which HTTP/1.1 servers must accept) is
+    served by the view of ``/path``."""
+    app = TrioWeb(__name__)
+
+    @app.route("/where")
+    async def where() -> str:
+        return request.path
+
+    async with served(app) as client:
+        port = int(str(client.base_url).rstrip("/").rsplit(":", 1)[1])
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(
+                f"GET http://127.0.0.1:{port}/where HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            data = b""
+            while chunk := await stream.receive_some():
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 200")
+    assert data.endswith(b"\r\n\r\n/where")

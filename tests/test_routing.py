@@ -507,3 +507,53 @@ async def test_the_match_cache_is_bounded_and_skips_host_rules() -> None:
     async with app.test_client() as client:
         assert await (await client.get("/item/1")).get_data() == b"1"
     assert app.router._cache == {}
+
+
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [
+        ("http://example.com/items/3", "/items/3"),
+        ("https://example.com:8443/items/3", "/items/3"),
+        ("ws://example.com/ws", "/ws"),
+        ("http://example.com", "/"),
+        ("*", "*"),
+        ("no-scheme/x", "no-scheme/x"),
+    ],
+)
+async def test_absolute_form_targets_are_routed_on_their_path(target: str, path: str) -> None:
+    """A request target in absolute form (RFC 9112, 3.2.2), which Hypercorn passes on as the
+    path, is routed on its path."""
+    from trioweb._routing import path_in_app
+
+    assert path_in_app({"path": target, "root_path": ""}) == path
+
+
+async def test_an_absolute_form_request_reaches_its_view() -> None:
+    """``GET http://host/items/3`` is served by the view of ``/items/<int:id>``."""
+    app = TrioWeb(__name__)
+
+    @app.route("/items/<int:item>")
+    async def item(item: int) -> str:
+        return f"{request.path} {item}"
+
+    async with app.test_client() as client:
+        response = await client.get("/items/3")
+        assert await response.get_data() == b"/items/3 3"
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "http://localhost/items/3",
+        "headers": [(b"host", b"localhost")],
+        "query_string": b"",
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == b"/items/3 3"

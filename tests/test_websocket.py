@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -485,3 +486,218 @@ async def test_a_listen_task_started_too_late_stands_down() -> None:
     inbox._idle.add(inbox)  # what a late receive() does: kept nowhere, no leak
     assert listener._idle == set()
     assert len(inbox._idle) == 0
+
+
+# Every async method is a checkpoint, even when it raises ------------------------------------------
+
+
+def _closed_websocket(state: str) -> Any:
+    """A websocket in ``state``: "rejected", "closed by the handler" or "closed by the client"."""
+    from trioweb import Websocket
+
+    peer = Peer()
+    ws = Websocket(ws_scope(), peer.inbox.receive, peer.send)
+    ws.state = {
+        "rejected": WebsocketState.REJECTED,
+        "closed by the handler": WebsocketState.CLOSED,
+        "closed by the client": WebsocketState.CLOSED,
+    }[state]
+    return ws
+
+
+@pytest.mark.parametrize("state", ["rejected", "closed by the handler", "closed by the client"])
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda ws: ws.receive(), WebsocketClosed),
+        (lambda ws: ws.receive_json(), WebsocketClosed),
+        (lambda ws: ws.send("x"), WebsocketClosed),
+        (lambda ws: ws.send_json({}), WebsocketClosed),
+        (lambda ws: ws.send(42), TypeError),
+        (lambda ws: ws.accept(), WebsocketClosed),
+        (lambda ws: ws.close(999), ValueError),
+        (lambda ws: ws.close(), None),
+        (lambda ws: ws.reject(403, [], _nothing()), WebsocketClosed),
+    ],
+    ids=[
+        "receive",
+        "receive_json",
+        "send",
+        "send_json",
+        "send-bad-type",
+        "accept",
+        "close-bad-code",
+        "close-again",
+        "reject",
+    ],
+)
+async def test_every_method_is_a_checkpoint_even_when_it_raises(
+    state: str, call: Any, error: type[Exception] | None
+) -> None:
+    """Trio's rule: a handler that swallows the error in a loop still yields to other tasks."""
+    ws = _closed_websocket(state)
+    with trio.testing.assert_checkpoints():
+        if error is None:
+            await call(ws)
+        else:
+            with pytest.raises(error):
+                await call(ws)
+
+
+async def test_accepting_with_a_subprotocol_not_offered_is_a_checkpoint() -> None:
+    """The ValueError for a subprotocol the client did not offer comes after a checkpoint."""
+    from trioweb import Websocket
+
+    peer = Peer()
+    ws = Websocket(ws_scope(), peer.inbox.receive, peer.send)
+    with trio.testing.assert_checkpoints(), pytest.raises(ValueError, match="not offered"):
+        await ws.accept(subprotocol="chat")
+
+
+async def test_busy_receive_is_a_checkpoint() -> None:
+    """trio.BusyResourceError for a second receiver comes after a checkpoint too."""
+    from trioweb import Websocket
+
+    peer = Peer()
+    ws = Websocket(ws_scope(), peer.inbox.receive, peer.send)
+    ws.state = WebsocketState.CONNECTED
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ws.receive)
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.testing.assert_checkpoints(), pytest.raises(trio.BusyResourceError):
+            await ws.receive()
+        nursery.cancel_scope.cancel()
+
+
+async def _nothing() -> Any:
+    for chunk in ():  # pragma: no cover
+        yield chunk
+
+
+async def test_a_handler_swallowing_cancelled_cannot_freeze_the_worker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A handler that catches BaseException around receive() in a loop keeps yielding after its
+    client left, so other tasks run; a warning names it."""
+    app = TrioWeb(__name__)
+    ticks = 0
+    done = trio.Event()
+
+    @app.websocket("/ws")
+    async def stubborn() -> None:
+        await websocket.accept()
+        for _ in range(2000):  # bounded, so that the test ends even without the fix
+            with contextlib.suppress(BaseException):  # the mistake under test
+                await websocket.receive()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await trio.lowlevel.checkpoint()
+
+    async with app.test_client() as client, trio.open_nursery() as nursery:
+        async with client.websocket("/ws") as conn:
+            nursery.start_soon(ticker)
+            ticks_before = ticks
+            await conn.close(1001)  # returns once the handler has spun 2000 times and ended
+            assert ticks > ticks_before + 1000  # the ticker ran while the handler spun
+        done.set()
+    (warning,) = [r for r in caplog.records if "stubborn" in r.getMessage()]
+    assert "catches trio.Cancelled" in warning.getMessage()
+
+
+class NonYieldingPeer(Peer):
+    """A server side like Hypercorn's once its client has gone: ``send`` returns at once,
+    without yielding. It gives up after many sends, so a regression fails instead of hanging."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sends = 0
+
+    async def send(self, message: Message) -> None:
+        self.sends += 1
+        if self.sends > 200_000:
+            raise AssertionError("the handler never yielded")
+
+
+async def test_a_handler_that_only_sends_sees_the_disconnect_on_a_non_yielding_server() -> None:
+    """A ticker that only sends is cancelled by its client's disconnect even when the server's
+    send never yields: trioweb's send() yields for it."""
+    app = TrioWeb(__name__)
+    app.config["DISCONNECT_LISTENER_DELAY"] = 0.01
+    ended = trio.Event()
+
+    @app.websocket("/ws")
+    async def ticker() -> None:
+        await websocket.accept()
+        try:
+            while True:
+                await websocket.send("tick")
+        finally:
+            ended.set()
+
+    peer = NonYieldingPeer()
+    await peer.to_app.send({"type": "websocket.connect"})
+    await peer.to_app.send({"type": "websocket.disconnect", "code": 1001})
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(app, ws_scope(), peer.inbox.receive, peer.send)
+    assert ended.is_set()
+
+
+async def test_send_adds_no_checkpoint_when_the_server_yields() -> None:
+    """On a server whose send yields (a live Hypercorn connection), send() yields once, not
+    twice: the extra checkpoint is only for a server that did not yield."""
+    from trioweb import Websocket
+
+    peer = Peer()
+    ws = Websocket(ws_scope(), peer.inbox.receive, peer.send)
+    ws.state = WebsocketState.CONNECTED
+    task = trio.lowlevel.current_task()
+    before = task._schedule_points
+    await ws.send("x")
+    assert task._schedule_points == before + 1
+    non_yielding = NonYieldingPeer()
+    ws = Websocket(ws_scope(), non_yielding.inbox.receive, non_yielding.send)
+    ws.state = WebsocketState.CONNECTED
+    before = task._schedule_points
+    await ws.send("x")
+    assert task._schedule_points == before + 1
+
+
+# The server's ASGI spec_version -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec_version", "headers_sent", "reason_sent"),
+    [(None, False, False), ("2.0", False, False), ("2.1", True, False), ("2.3", True, True)],
+)
+async def test_messages_follow_the_servers_spec_version(
+    caplog: pytest.LogCaptureFixture,
+    spec_version: str | None,
+    headers_sent: bool,
+    reason_sent: bool,
+) -> None:
+    """Accept headers need ASGI spec 2.1 (left out with a warning before), a close reason 2.3
+    (left out before); without a spec_version the server speaks 2.0."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept(headers={"X-Room": "lobby"})
+        await websocket.close(4000, "bye")
+
+    asgi = (
+        {"version": "3.0"}
+        if spec_version is None
+        else {"version": "3.0", "spec_version": spec_version}
+    )
+    peer = Peer()
+    await peer.to_app.send({"type": "websocket.connect"})
+    await app(ws_scope(asgi=asgi), peer.inbox.receive, peer.send)
+    accept, close = peer.sent
+    assert ("headers" in accept) is headers_sent
+    assert ("reason" in close) is reason_sent
+    assert close["code"] == 4000
+    warned = [r for r in caplog.records if "x-room" in r.getMessage()]
+    assert len(warned) == (0 if headers_sent else 1)

@@ -56,26 +56,28 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
     app.match_request(request)
     handler_scope = trio.CancelScope()
     outcome = Outcome()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(
-            listen_for_http_disconnect,
-            request.body,
-            receive,
-            handler_scope.cancel,
-            config["DISCONNECT_LISTENER_DELAY"],
-        )
-        try:
-            with handler_scope:
-                outcome = await _pipeline.dispatch_request(app, request)
-                assert outcome.response is not None
-                await outcome.response.send(send, head=request.method == "HEAD")
-        except Exception as error:
-            # The pipeline answered what it could. What is left: a streamed body that failed
-            # half-way, or an error that a disconnect's cancellation dragged out of a nursery.
-            outcome = Outcome(error=error)
-            log.exception("Error while answering %s %s", request.method, request.path)
-        nursery.cancel_scope.cancel()
-    await _pipeline.end_request(app, request, outcome)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                listen_for_http_disconnect,
+                request.body,
+                receive,
+                handler_scope.cancel,
+                config["DISCONNECT_LISTENER_DELAY"],
+            )
+            try:
+                with handler_scope:
+                    outcome = await _pipeline.dispatch_request(app, request)
+                    assert outcome.response is not None
+                    await outcome.response.send(send, head=request.method == "HEAD")
+            except Exception as error:
+                # The pipeline answered what it could. What is left: a streamed body that failed
+                # half-way, or an error that a disconnect's cancellation dragged out of a nursery.
+                outcome = Outcome(error=error)
+                log.exception("Error while answering %s %s", request.method, request.path)
+            nursery.cancel_scope.cancel()
+    finally:  # also when the server cancels the connection: the ending is shielded
+        await _pipeline.end_request(app, request, outcome)
 
 
 async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: Send) -> None:
@@ -107,9 +109,15 @@ async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: S
                 nursery.cancel_scope.cancel()
     except Exception as error:  # dragged out of the handler's nursery by a disconnect
         outcome = Outcome(close=(1011, "Internal Server Error"), error=error)
+    except BaseException:  # the server cancels the connection (shutdown): end it, shielded
+        await _pipeline.end_websocket(app, ws, Outcome(close=_GOING_AWAY))
+        raise
     unhandled = await _pipeline.end_websocket(app, ws, outcome)
     if unhandled is not None:
         raise unhandled
+
+
+_GOING_AWAY = (1001, "the server is shutting down")
 
 
 async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,0 +1,280 @@
+"""The disconnect listener: busy receivers on every path, and a handover that survives any
+ending (a cancel from outside included)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from trioweb import TrioWeb, websocket
+from trioweb._listener import DisconnectListener, Inbox
+
+Message = dict[str, Any]
+
+
+def ws_scope() -> Message:
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "scheme": "ws",
+        "path": "/ws",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 1),
+        "server": ("localhost", 80),
+        "subprotocols": [],
+        "extensions": {},
+    }
+
+
+def listening_app(delay: float = 0.1) -> TrioWeb:
+    app = TrioWeb(__name__)
+    app.config["DISCONNECT_LISTENER_DELAY"] = delay
+    return app
+
+
+async def test_two_receivers_while_a_listen_task_waits_get_busy_resource_error(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """With a listen task waiting for the client, a second concurrent receive() gets
+    trio.BusyResourceError instead of waiting forever; the first one gets the message."""
+    app = listening_app()
+    results: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await trio.sleep(1)  # away from receive(): a listen task now waits for the client
+
+        async def receive() -> None:
+            try:
+                results.append(await websocket.receive())
+            except trio.BusyResourceError:
+                results.append("busy")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            nursery.start_soon(receive)
+        await websocket.send_json(sorted(results))
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        await trio.sleep(2)
+        await conn.send("hello")
+        assert await conn.receive_json() == ["busy", "hello"]
+
+
+async def test_two_receivers_of_queued_messages_get_busy_resource_error(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """While one task takes a queued message, a second one gets trio.BusyResourceError."""
+    app = listening_app()
+    results: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await trio.sleep(1)  # the listen task queues the client's messages meanwhile
+
+        async def receive() -> None:
+            try:
+                results.append(await websocket.receive())
+            except trio.BusyResourceError:
+                results.append("busy")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            nursery.start_soon(receive)
+        await websocket.send_json(sorted(results))
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        await conn.send("one")
+        await conn.send("two")
+        assert await conn.receive_json() == ["busy", "one"]
+
+
+class Server:
+    """A server side whose ``receive`` is a memory channel, as Hypercorn's; it can cancel the
+    connection from outside, as Hypercorn does at shutdown."""
+
+    def __init__(self) -> None:
+        self.to_app, self.inbox = trio.open_memory_channel[Message](10)
+        self.sent: list[Message] = []
+        self.scope = trio.CancelScope()
+
+    async def send(self, message: Message) -> None:
+        await trio.lowlevel.checkpoint()
+        self.sent.append(message)
+
+    async def serve(self, app: TrioWeb) -> None:
+        with self.scope:
+            await app(ws_scope(), self.inbox.receive, self.send)
+
+
+@pytest.mark.parametrize("message_arrives", ["before the cancel", "after the cancel"])
+async def test_a_shielded_receive_after_the_server_cancels_gets_the_message(
+    autojump_clock: trio.abc.Clock, message_arrives: str
+) -> None:
+    """A listen task cancelled from outside hands over: a shielded receive() in the handler's
+    cleanup returns the client's message instead of waiting forever."""
+    app = listening_app()
+    last_words: list[str | bytes] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        try:
+            await trio.sleep_forever()  # a listen task reads the client meanwhile
+        finally:
+            with trio.CancelScope(shield=True), trio.fail_after(1):
+                last_words.append(await websocket.receive())
+
+    server = Server()
+    await server.to_app.send({"type": "websocket.connect"})
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve, app)
+        await trio.sleep(1)  # past the delay: the listen task waits in receive
+        if message_arrives == "before the cancel":
+            await server.to_app.send({"type": "websocket.receive", "text": "bye"})
+            await trio.testing.wait_all_tasks_blocked()
+        server.scope.cancel()
+        if message_arrives == "after the cancel":
+            await server.to_app.send({"type": "websocket.receive", "text": "bye"})
+    assert last_words == ["bye"]
+
+
+async def test_a_shielded_receive_after_the_server_cancels_gets_the_disconnect(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """If the client has left too, the shielded receive() raises WebsocketClosed with its
+    code instead of waiting."""
+    app = listening_app()
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True), trio.fail_after(1):
+                try:
+                    await websocket.receive()
+                except Exception as error:
+                    seen.append((type(error).__name__, getattr(error, "code", None)))
+
+    server = Server()
+    await server.to_app.send({"type": "websocket.connect"})
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve, app)
+        await trio.sleep(1)
+        server.scope.cancel()
+        await server.to_app.send({"type": "websocket.disconnect", "code": 4000})
+    assert seen == [("WebsocketClosed", 4000)]
+
+
+async def test_the_listen_task_stops_at_a_full_queue_and_warns(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler that does not receive gets MAX_PENDING messages queued, then the listen task
+    stops reading (backpressure) and says so; the handler later gets them all, in order."""
+    from trioweb._listener import MAX_PENDING
+
+    app = listening_app()
+    release = trio.Event()
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await release.wait()
+        await websocket.send_json([await websocket.receive() for _ in range(MAX_PENDING + 5)])
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        await trio.sleep(1)
+        for index in range(MAX_PENDING + 5):
+            await conn.send(str(index))
+        await trio.sleep(1)
+        release.set()
+        assert await conn.receive_json() == [str(i) for i in range(MAX_PENDING + 5)]
+    assert any("backpressure" in record.getMessage() for record in caplog.records)
+
+
+async def test_an_inbox_read_by_the_handler_gets_no_listen_task() -> None:
+    """The listener starts a listen task only for an inbox nobody read since its last look."""
+
+    async def receive() -> Message:
+        await trio.lowlevel.checkpoint()
+        return {"type": "websocket.receive", "text": "x"}
+
+    inbox = Inbox(receive, lambda code, reason: None)
+    listener = DisconnectListener(1)
+    async with trio.open_nursery() as nursery:
+        listener.enroll(inbox, nursery)
+        inbox._look()
+        assert await inbox.receive() == {"type": "websocket.receive", "text": "x"}
+        inbox._look()  # read since the last look: no listen task
+        assert inbox._listening is False
+        listener.withdraw(inbox)
+
+
+async def test_a_message_that_beats_the_take_over_comes_first() -> None:
+    """If the listen task's read completes although receive() is taking over, the message is
+    handed over first: nothing is lost or reordered."""
+    gate = trio.Event()
+
+    async def receive() -> Message:
+        with trio.CancelScope(shield=True):  # the read completes despite the take-over
+            await gate.wait()
+        return {"type": "websocket.receive", "text": "first"}
+
+    inbox = Inbox(receive, lambda code, reason: None)
+    listener = DisconnectListener(1)
+    received: list[Message] = []
+
+    async def take_over() -> None:  # cancels the (shielded) read and waits for the handover
+        received.append(await inbox.receive())
+
+    async with trio.open_nursery() as nursery:
+        listener.enroll(inbox, nursery)
+        inbox._look()
+        inbox._look()  # not read since: a listen task starts and waits in receive
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(take_over)
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+    assert received == [{"type": "websocket.receive", "text": "first"}]
+    assert inbox.pending == []
+    assert inbox._listening is False
+
+
+async def test_messages_that_arrived_before_a_disconnect_are_received_first(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A handler busy elsewhere when its client sends and then leaves can still receive those
+    messages (in a shielded cleanup), then gets WebsocketClosed with the client's code."""
+    app = listening_app()
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        try:
+            await trio.sleep_forever()  # the listen task queues, then sees the disconnect
+        finally:
+            with trio.CancelScope(shield=True):
+                seen.append(await websocket.receive())
+                seen.append(await websocket.receive())
+                try:
+                    await websocket.receive()
+                except Exception as error:
+                    seen.append(getattr(error, "code", error))
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        await trio.sleep(1)
+        await conn.send("one")
+        await conn.send(b"two")
+        await conn.close(4001)
+    assert seen == ["one", b"two", 4001]

@@ -1,0 +1,400 @@
+"""The pipeline's ending and its errors: teardown whatever ends a connection, closing by
+raising, HTTP errors and exception groups after accept."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from werkzeug.exceptions import NotFound
+
+from trioweb import TrioWeb, WebsocketException, abort, request, websocket
+from trioweb.testing import TestWebsocket, WebsocketDisconnectError, WebsocketResponseError
+
+Message = dict[str, Any]
+
+
+def _scope(kind: str) -> Message:
+    scope: Message = {
+        "type": kind,
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "ws" if kind == "websocket" else "http",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 1),
+        "server": ("localhost", 80),
+        "extensions": {},
+    }
+    if kind == "websocket":
+        scope["subprotocols"] = []
+    return scope
+
+
+class Server:
+    """A server side that can cancel the connection from outside, as Hypercorn does when a
+    shutdown's grace period is over."""
+
+    def __init__(self, first: Message) -> None:
+        self.to_app, self.inbox = trio.open_memory_channel[Message](10)
+        self.to_app.send_nowait(first)
+        self.sent: list[Message] = []
+        self.scope = trio.CancelScope()
+
+    async def send(self, message: Message) -> None:
+        await trio.lowlevel.checkpoint()
+        self.sent.append(message)
+
+    async def serve(self, app: TrioWeb, kind: str) -> None:
+        with self.scope:
+            await app(_scope(kind), self.inbox.receive, self.send)
+
+
+# Teardown whatever ends the connection ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["request", "websocket"])
+async def test_teardown_runs_when_the_server_cancels_the_connection(
+    autojump_clock: trio.abc.Clock, kind: str
+) -> None:
+    """A server that cancels a connection (shutdown past its grace period) still gets the
+    teardown hooks run to their end, await included, shielded; a websocket also gets its
+    after_websocket hooks and a 1001 close."""
+    app = TrioWeb(__name__)
+    app.config["DISCONNECT_LISTENER_DELAY"] = 100  # no listener: only the server ends it
+    started = trio.Event()
+    seen: list[Any] = []
+
+    @app.route("/")
+    async def view() -> str:
+        started.set()
+        await trio.sleep_forever()
+        return "never"  # pragma: no cover
+
+    @app.websocket("/")
+    async def handler() -> None:
+        await websocket.accept()
+        started.set()
+        await trio.sleep_forever()
+
+    @app.after_websocket
+    async def after(response: Any) -> Any:
+        await trio.sleep(0.1)
+        seen.append("after")
+        return response
+
+    async def teardown(error: BaseException | None) -> None:
+        await trio.sleep(0.1)
+        seen.append(("teardown", error))
+
+    app.teardown_request(teardown)
+    app.teardown_websocket(teardown)
+
+    first = (
+        {"type": "http.request", "body": b""}
+        if kind == "request"
+        else {"type": "websocket.connect"}
+    )
+    server = Server(first)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve, app, "http" if kind == "request" else "websocket")
+        await started.wait()
+        server.scope.cancel()
+    if kind == "request":
+        assert seen == [("teardown", None)]
+    else:
+        assert seen == ["after", ("teardown", None)]
+        assert server.sent[-1] == {
+            "type": "websocket.close",
+            "code": 1001,
+            "reason": "the server is shutting down",
+        }
+
+
+async def test_the_ending_is_bounded_by_teardown_timeout(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A teardown hook that hangs is cut short after TEARDOWN_TIMEOUT, with a warning."""
+    app = TrioWeb(__name__)
+    app.config["TEARDOWN_TIMEOUT"] = 2
+
+    @app.route("/")
+    async def view() -> str:
+        return "ok"
+
+    @app.teardown_request
+    async def hangs(error: BaseException | None) -> None:
+        await trio.sleep_forever()
+
+    async with app.test_client(timeout=10) as client:
+        start = trio.current_time()
+        assert (await client.get("/")).status_code == 200
+        assert trio.current_time() - start == pytest.approx(2)
+    assert any("TEARDOWN_TIMEOUT" in record.getMessage() for record in caplog.records)
+
+
+async def test_the_request_files_are_closed_even_when_teardown_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The uploaded files are closed after the teardown hooks, whatever they do."""
+    app = TrioWeb(__name__)
+    files: list[Any] = []
+
+    @app.post("/")
+    async def upload() -> str:
+        files.extend((await request.files).values())
+        return "ok"
+
+    @app.teardown_request
+    async def broken(error: BaseException | None) -> None:
+        raise RuntimeError("teardown broke")
+
+    async with app.test_client() as client:
+        response = await client.post("/", data={"f": (__import__("io").BytesIO(b"x"), "f.txt")})
+        assert response.status_code == 200
+    assert [file.stream.closed for file in files] == [True]
+    assert any("teardown broke" in str(record.exc_info) for record in caplog.records)
+
+
+async def _talk(conn: TestWebsocket, *messages: str) -> None:
+    """Open ``conn``, send ``messages``, then receive until the app closes it."""
+    async with conn:
+        for message in messages:
+            await conn.send(message)
+        await conn.receive()
+
+
+# Closing by raising, HTTP errors after accept ---------------------------------------------------
+
+
+def _no_tracebacks(caplog: pytest.LogCaptureFixture) -> bool:
+    return all(record.exc_info is None for record in caplog.records)
+
+
+async def test_websocket_exception_closes_with_its_code_and_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Raising WebsocketException after accept closes with its code and reason, no traceback,
+    and the teardown hooks see no error."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        raise WebsocketException(4001, "token expired")
+
+    @app.teardown_websocket
+    async def teardown(error: BaseException | None) -> None:
+        seen.append(error)
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            await conn.receive()
+    assert (closed.value.code, closed.value.reason) == (4001, "token expired")
+    assert seen == [None]
+    assert _no_tracebacks(caplog)
+
+
+async def test_websocket_exception_before_accept_refuses_with_403() -> None:
+    """Before accept, WebsocketException refuses the handshake with 403 (a handshake has no
+    close code)."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        raise WebsocketException(4003)
+
+    async with app.test_client() as client:
+        with pytest.raises(WebsocketResponseError) as refused:
+            async with client.websocket("/ws"):
+                pass  # pragma: no cover
+    assert refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize(("code", "reason"), [(999, ""), (1005, ""), (1000, "x" * 124)])
+async def test_websocket_exception_refuses_what_cannot_be_sent(code: int, reason: str) -> None:
+    """A close code a server may not send, or a reason too long, is a ValueError at once."""
+    with pytest.raises(ValueError, match="close"):
+        WebsocketException(code, reason)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(403, 1008), (400, 1008), (404, 1008), (500, 1011), (503, 1011)],
+)
+async def test_abort_after_accept_closes_with_a_documented_code(
+    caplog: pytest.LogCaptureFixture, status: int, code: int
+) -> None:
+    """abort(4xx) after accept closes with 1008 and the description, abort(5xx) with 1011; no
+    traceback either way."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        abort(status, "you may not do that")
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            await conn.receive()
+    assert (closed.value.code, closed.value.reason) == (code, "you may not do that")
+    assert _no_tracebacks(caplog)
+
+
+async def test_a_long_description_is_cut_to_a_close_reason() -> None:
+    """A description longer than a close reason may be is cut to 123 bytes of UTF-8."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        abort(403, "é" * 100)
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            await conn.receive()
+    assert closed.value.reason.endswith("...")
+    assert len(closed.value.reason.encode()) <= 123
+
+
+async def test_a_value_returned_after_accept_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """A handler that returns a value after accept gets a warning naming it; it closes 1000."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def chat() -> str:
+        await websocket.accept()
+        return "bye"
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            await conn.receive()
+    assert closed.value.code == 1000
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "'chat'" in warning.getMessage()
+    assert "'bye'" in warning.getMessage()
+
+
+async def test_a_view_returning_a_coroutine_asks_about_await(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A view that returns a coroutine (a missing await) is a 500 whose logged error asks
+    "did you forget await?"; the coroutine is closed, so Python does not warn about it."""
+    app = TrioWeb(__name__)
+
+    async def load() -> str:
+        return "data"  # pragma: no cover
+
+    @app.route("/")
+    async def view() -> Any:
+        return load()
+
+    async with app.test_client() as client:
+        assert (await client.get("/")).status_code == 500
+    assert any("did you forget await?" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+async def test_an_after_websocket_hook_that_fails_closes_1011(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An after_websocket hook that raises is logged; the websocket closes 1011 and the
+    teardown hooks see the error."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await websocket.receive()
+
+    @app.after_websocket
+    async def after(response: Any) -> Any:
+        raise KeyError("after")
+
+    @app.teardown_websocket
+    async def teardown(error: BaseException | None) -> None:
+        seen.append(type(error).__name__)
+
+    async with app.test_client() as client:
+        conn = client.websocket("/ws")
+        with pytest.raises(KeyError):
+            await _talk(conn, "go")
+    assert conn.close_code == 1011
+    assert seen == ["KeyError"]
+
+
+# Exception groups -------------------------------------------------------------------------------
+
+
+async def test_a_group_after_accept_reaches_the_first_leaf_with_a_handler() -> None:
+    """After accept, a group from the handler's nursery goes to the first leaf (depth first)
+    that has a handler; a WebsocketException leaf closes with its code."""
+    app = TrioWeb(__name__)
+    seen: list[str] = []
+
+    @app.errorhandler(NotFound)
+    async def not_found(error: NotFound) -> None:
+        seen.append("not found")  # pragma: no cover
+
+    @app.errorhandler(WebsocketException)
+    async def closing(error: WebsocketException) -> None:
+        seen.append(f"closing {error.code}")
+
+    async def fail(error: Exception) -> None:
+        raise error
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        async with trio.open_nursery() as nursery:  # both fail before either is cancelled
+            nursery.start_soon(fail, ValueError("v"))
+            nursery.start_soon(fail, WebsocketException(4002, "leaf"))
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            await conn.receive()
+    assert (closed.value.code, closed.value.reason) == (4002, "leaf")
+    assert seen == ["closing 4002"]
+
+
+async def test_a_group_before_accept_reaches_a_leaf_handler() -> None:
+    """Before accept, the leaf's handler's response refuses the handshake."""
+    app = TrioWeb(__name__)
+
+    @app.errorhandler(PermissionError)
+    async def denied(error: PermissionError) -> tuple[str, int]:
+        return "denied", 401
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        raise ExceptionGroup("two", [KeyError("k"), PermissionError("p")])
+
+    async with app.test_client() as client:
+        with pytest.raises(WebsocketResponseError) as refused:
+            async with client.websocket("/ws"):
+                pass  # pragma: no cover
+    assert refused.value.response.status_code == 401
+
+
+async def test_a_group_after_accept_without_a_handler_closes_1011_and_reaches_the_server() -> None:
+    """A group none of whose leaves has a handler closes 1011 and is raised to the server."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        raise ExceptionGroup("two", [KeyError("k"), ValueError("v")])
+
+    async with app.test_client() as client:
+        conn = client.websocket("/ws")
+        with pytest.raises(ExceptionGroup):
+            await _talk(conn)
+    assert conn.close_code == 1011
