@@ -72,6 +72,7 @@ ws_messages = _load("ws_messages")
 ws_ticker = _load("ws_ticker")
 ws_cleanup = _load("ws_cleanup")
 ws_closing = _load("ws_closing")
+ws_raising = _load("ws_raising")
 ws_heartbeat = _load("ws_heartbeat")
 ws_routes = _load("ws_routes")
 ws_testing_example = _load("ws_testing_example")  # imports the ws_* apps it tests

@@ -657,10 +657,10 @@ async def test_client_leaving_while_the_view_reads_is_400(
     assert peer.status == 400
 
 
-async def test_watcher_waits_for_a_view_that_is_reading(
+async def test_the_listener_waits_for_a_view_that_is_reading(
     http_scope, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """The disconnect watcher never takes body chunks from a view still reading a slow upload."""
+    """The disconnect listener never takes body chunks from a view still reading a slow upload."""
     app = TrioWeb(__name__)
 
     @app.route("/", methods=["POST"])

@@ -1,4 +1,4 @@
-"""The websocket object and its lifecycle: messages, the disconnect watcher, closing, errors."""
+"""The websocket object and its lifecycle: messages, the disconnect listener, closing, errors."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class Peer:
         self.sent.append(message)
 
 
-async def test_watcher_queues_messages_for_a_busy_handler_in_order(
+async def test_the_listener_queues_messages_for_a_busy_handler_in_order(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     """Messages that arrive while the handler is busy elsewhere are received later, in order."""
@@ -60,7 +60,7 @@ async def test_watcher_queues_messages_for_a_busy_handler_in_order(
     @app.websocket("/ws")
     async def ws() -> None:
         await websocket.accept()
-        await release.wait()  # busy for longer than the watcher's delay
+        await release.wait()  # busy for longer than the listener's delay
         await websocket.send_json([await websocket.receive() for _ in range(4)])
 
     async with app.test_client() as client, client.websocket("/ws") as conn:
@@ -69,12 +69,12 @@ async def test_watcher_queues_messages_for_a_busy_handler_in_order(
         await trio.sleep(1)  # the handler's wait, on the virtual clock: a listener takes over
         release.set()
         await trio.testing.wait_all_tasks_blocked()
-        await conn.send("four")  # taken over from the watcher by receive()
+        await conn.send("four")  # taken over from the listen task by receive()
         assert await conn.receive_json() == ["one", "two", "three", "four"]
 
 
-async def test_receive_takes_over_from_a_listening_watcher(autojump_clock: trio.abc.Clock) -> None:
-    """A receive() that starts while the watcher listens gets the next message, not the watcher."""
+async def test_receive_takes_over_from_a_listen_task(autojump_clock: trio.abc.Clock) -> None:
+    """A receive() that starts while a listen task waits gets the next message."""
     app = TrioWeb(__name__)
 
     @app.websocket("/ws")
@@ -93,7 +93,7 @@ async def test_receive_takes_over_from_a_listening_watcher(autojump_clock: trio.
 async def test_a_handler_that_does_not_receive_applies_backpressure(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    """Inbound buffering is bounded (watcher queue plus server queue); then the client waits."""
+    """Inbound buffering is bounded (listener queue plus server queue); then the client waits."""
     app = TrioWeb(__name__)
 
     @app.websocket("/ws")
@@ -386,7 +386,7 @@ async def test_subprotocol_and_accept_headers_reach_the_client() -> None:
 
 
 async def test_a_cancelled_receive_keeps_a_queued_message(autojump_clock: trio.abc.Clock) -> None:
-    """receive() cancelled before it runs leaves the watcher's queued message for the next one."""
+    """receive() cancelled before it runs leaves the listener's queued message for the next one."""
     app = TrioWeb(__name__)
     got: list[str | bytes] = []
 

@@ -3,7 +3,7 @@
 Rules:
 
 * The body is read lazily, in whichever task asks for it, and at most once; a lock serialises
-  readers (the view, and the disconnect watcher that drains what the view left unread).
+  readers (the view, and the disconnect listener that drains what the view left unread).
 * ``MAX_CONTENT_LENGTH`` is enforced twice: up front against ``Content-Length`` and while the
   chunks arrive, so an oversized upload is refused with ``413`` after at most ``limit`` bytes have
   been buffered, never after all of them.
