@@ -10,12 +10,13 @@ hooks, and ``teardown_<kind>`` hooks, which always run. What is HTTP- or websock
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 from jinja2 import Environment
@@ -26,13 +27,14 @@ from . import _asgi
 from ._asgi import Outcome
 from ._blueprints import Blueprint
 from ._config import Config
-from ._ctx import unbind_connection
+from ._ctx import AppContext, unbind_connection
 from ._errors import WebsocketClosed
 from ._helpers import send_from_directory
 from ._request import BaseRequest, Request
 from ._response import Response, coerce_response, from_http_exception
 from ._routing import Router
-from ._scaffold import Kind, Scaffold, require_async
+from ._scaffold import F, Kind, Scaffold, require_async
+from ._sessions import SecureCookieSessionInterface, SessionInterface, save_session
 from ._types import LifespanHook, Receive, Scope, Send, ViewFunc
 from ._websocket import DisconnectSweeper, Websocket, WebsocketState
 
@@ -51,6 +53,9 @@ class TrioWeb(Scaffold):
 
     request_class = Request
     response_class = Response
+    #: Opens and saves :data:`~trioweb.session`; replace it (on the class or the app) with your
+    #: own :class:`SessionInterface` to keep sessions elsewhere.
+    session_interface: SessionInterface = SecureCookieSessionInterface()
 
     def __init__(
         self,
@@ -77,6 +82,12 @@ class TrioWeb(Scaffold):
         self._app_only = (self,)
         self.before_serving_funcs: list[LifespanHook] = []
         self.after_serving_funcs: list[LifespanHook] = []
+        self.while_serving_funcs: list[Callable[[], AsyncGenerator[Any, None]]] = []
+        self._while_serving_gens: list[tuple[str, AsyncGenerator[Any, None]]] = []
+        #: Filters, globals and tests added to the Jinja2 environment (also after it exists).
+        self.jinja_filters: dict[str, Callable[..., Any]] = {}
+        self.jinja_globals: dict[str, Any] = {}
+        self.jinja_tests: dict[str, Callable[..., Any]] = {}
         #: The app nursery: open while the app is serving (or in ``async with test_client()``).
         self.nursery: trio.Nursery | None = None
         #: Looks after the websockets' disconnect detection while the app is serving.
@@ -96,6 +107,16 @@ class TrioWeb(Scaffold):
     @debug.setter
     def debug(self, value: bool) -> None:
         self.config["DEBUG"] = value
+
+    @property
+    def secret_key(self) -> str | bytes | None:
+        """``config["SECRET_KEY"]``: signs the session cookie."""
+        key: str | bytes | None = self.config["SECRET_KEY"]
+        return key
+
+    @secret_key.setter
+    def secret_key(self, value: str | bytes | None) -> None:
+        self.config["SECRET_KEY"] = value
 
     @property
     def testing(self) -> bool:
@@ -170,6 +191,63 @@ class TrioWeb(Scaffold):
 
         return create_environment(self)
 
+    def _add_jinja(
+        self, kind: Literal["filters", "globals", "tests"], name: str, value: Any
+    ) -> None:
+        getattr(self, f"jinja_{kind}")[name] = value
+        env = self.__dict__.get("jinja_env")
+        if env is not None:  # made already: add it there too, so templates see it at once
+            getattr(env, kind)[name] = value
+
+    def template_filter(self, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a function as a Jinja2 filter (``{{ value|name }}``), named after the function
+        unless ``name`` is given. Filters are plain functions, called while rendering."""
+
+        def decorator(func: F) -> F:
+            self.add_template_filter(func, name)
+            return func
+
+        return decorator
+
+    def add_template_filter(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """The non-decorator form of :meth:`template_filter`; works before and after the first
+        template was rendered."""
+        self._add_jinja("filters", name or func.__name__, func)
+
+    def template_global(self, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a function so that every template can call it (``{{ name() }}``)."""
+
+        def decorator(func: F) -> F:
+            self.add_template_global(func, name)
+            return func
+
+        return decorator
+
+    def add_template_global(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """The non-decorator form of :meth:`template_global`."""
+        self._add_jinja("globals", name or func.__name__, func)
+
+    def template_test(self, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a function returning a bool as a Jinja2 test (``{% if value is name %}``)."""
+
+        def decorator(func: F) -> F:
+            self.add_template_test(func, name)
+            return func
+
+        return decorator
+
+    def add_template_test(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """The non-decorator form of :meth:`template_test`."""
+        self._add_jinja("tests", name or func.__name__, func)
+
+    def app_context(self) -> AppContext:
+        """An app context for code outside a connection (scripts, commands, tests, tasks):
+        ``async with app.app_context():`` (or ``with``) binds :data:`current_app` and a fresh
+        :data:`g`, and no request or websocket, until the block ends. :func:`url_for` then
+        builds external URLs from ``SERVER_NAME``. Contexts nest; each restores what was bound
+        before it."""
+        return AppContext(self)
+
     # Lifespan -------------------------------------------------------------------------------------
 
     def before_serving(self, func: LifespanHook) -> LifespanHook:
@@ -210,15 +288,68 @@ class TrioWeb(Scaffold):
         except Exception:
             log.exception("Background task %r failed", func)
 
+    def while_serving(
+        self, func: Callable[[], AsyncGenerator[Any, None]]
+    ) -> Callable[[], AsyncGenerator[Any, None]]:
+        """Decorate an async generator function that yields once: the code before its ``yield``
+        runs at startup, after the ``before_serving`` functions; the code after it at shutdown,
+        after the ``after_serving`` functions (Quart's order). Several run in registration order
+        at both ends.
+
+        An exception in the first half fails startup, and the halves already started are
+        closed (their ``finally`` blocks run); in the second half it fails shutdown, like
+        ``after_serving``. A function that does not yield exactly once is a ``RuntimeError``.
+        """
+        if not inspect.isasyncgenfunction(func):
+            raise TypeError(
+                f"while_serving function {func.__qualname__} must be an async generator function"
+                " (async def with one yield)"
+            )
+        self.while_serving_funcs.append(func)
+        return func
+
     async def startup(self) -> None:
-        """Run the ``before_serving`` functions (called by the lifespan)."""
+        """Run the ``before_serving`` functions, then the ``while_serving`` functions up to their
+        ``yield`` (called by the lifespan)."""
         for func in self.before_serving_funcs:
             await func()
+        self._while_serving_gens = []
+        for gen_func in self.while_serving_funcs:
+            gen = gen_func()
+            try:
+                await gen.__anext__()
+            except BaseException as error:
+                for _, started in reversed(self._while_serving_gens):
+                    await started.aclose()
+                self._while_serving_gens = []
+                if isinstance(error, StopAsyncIteration):
+                    raise RuntimeError(
+                        f"while_serving function {gen_func.__qualname__} returned without"
+                        " yielding: put one `yield` between its startup and its shutdown code"
+                    ) from None
+                raise
+            self._while_serving_gens.append((gen_func.__qualname__, gen))
 
     async def shutdown(self) -> None:
-        """Run the ``after_serving`` functions (called by the lifespan)."""
-        for func in self.after_serving_funcs:
-            await func()
+        """Run the ``after_serving`` functions, then the rest of each ``while_serving`` function
+        (called by the lifespan)."""
+        gens, self._while_serving_gens = self._while_serving_gens, []
+        try:
+            for func in self.after_serving_funcs:
+                await func()
+        except BaseException:
+            for _, gen in gens:  # their shutdown halves will not run: close them (finally blocks)
+                await gen.aclose()
+            raise
+        for name, gen in gens:
+            try:
+                await gen.__anext__()
+            except StopAsyncIteration:
+                continue
+            await gen.aclose()
+            raise RuntimeError(
+                f"while_serving function {name} yielded more than once: it must yield exactly once"
+            )
 
     # The pipeline --------------------------------------------------------------------------------
 
@@ -292,6 +423,7 @@ class TrioWeb(Scaffold):
             response = await self.handle_exception(request, error)
         try:
             processed: Response = await self.process_response(request, "request", response)
+            save_session(self, request, processed)
         except Exception as error:
             return await self.handle_exception(request, error)
         return processed

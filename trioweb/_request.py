@@ -42,7 +42,9 @@ class BaseRequest(SansIORequest):
     # Slots keep a websocket's per-connection memory down (werkzeug's attributes stay in the
     # instance dict, which a few dozen more entries would double).
     __slots__ = (
+        "_flashes",
         "_headers",
+        "_session",
         "router",
         "routing_exception",
         "scope",
@@ -52,6 +54,9 @@ class BaseRequest(SansIORequest):
     )
 
     _headers: Headers
+    # Set by trioweb._sessions on first use only (unset until then: nothing to pay per request).
+    _session: Any
+    _flashes: Any
 
     def __init__(self, scope: Scope) -> None:
         client = scope.get("client")
@@ -89,6 +94,18 @@ class BaseRequest(SansIORequest):
     @headers.setter
     def headers(self, value: Headers) -> None:
         self._headers = value
+
+    @property
+    def url_root(self) -> str:
+        """Flask's name for :attr:`root_url`: scheme, host and root path, with a trailing slash
+        (``"http://example.com/app/"``)."""
+        return self.root_url
+
+    @property
+    def script_root(self) -> str:
+        """Flask's name for :attr:`root_path`: the path the app is mounted at (``"/app"``, or
+        ``""`` at the root)."""
+        return self.root_path
 
     @cached_property
     def g(self) -> SimpleNamespace:
