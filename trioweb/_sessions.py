@@ -95,7 +95,8 @@ class Session(dict[str, Any]):
         super().__delitem__(key)
 
     def clear(self) -> None:
-        self._will_change()
+        if self:
+            self._will_change()
         super().clear()
 
     def pop(self, key: str, *default: Any) -> Any:
