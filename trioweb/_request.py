@@ -97,13 +97,13 @@ class BaseRequest(SansIORequest):
 
     @property
     def url_root(self) -> str:
-        """Flask's name for :attr:`root_url`: scheme, host and root path, with a trailing slash
+        """Flask's name for ``root_url``: scheme, host and root path, with a trailing slash
         (``"http://example.com/app/"``)."""
         return self.root_url
 
     @property
     def script_root(self) -> str:
-        """Flask's name for :attr:`root_path`: the path the app is mounted at (``"/app"``, or
+        """Flask's name for ``root_path``: the path the app is mounted at (``"/app"``, or
         ``""`` at the root)."""
         return self.root_path
 
