@@ -563,3 +563,16 @@ async def test_blueprint_views_share_the_apps_session() -> None:
         cookie = _cookie(await client.post("/login/ada"))
         response = await client.get("/bp/who", headers={"Cookie": f"session={cookie}"})
     assert await response.get_data() == b"ada"
+
+
+async def test_saving_a_session_nobody_read_adds_no_vary() -> None:
+    """The cookie interface adds Vary: Cookie only for a session marked accessed (one the
+    request opened); a session built and saved by other code just gets its cookie."""
+    app = TrioWeb(__name__)
+    app.secret_key = SECRET
+    built = Session()
+    built["user"] = "ada"
+    response = Response()
+    SecureCookieSessionInterface().save_session(app, built, response)
+    assert response.headers["Set-Cookie"].startswith("session=")
+    assert "Vary" not in response.headers

@@ -16,7 +16,7 @@ import os
 import traceback
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import trio
 from jinja2 import Environment
@@ -33,8 +33,9 @@ from ._helpers import send_from_directory
 from ._request import BaseRequest, Request
 from ._response import Response, coerce_response, from_http_exception
 from ._routing import Router
-from ._scaffold import F, Kind, Scaffold, require_async
+from ._scaffold import Kind, Scaffold, require_async
 from ._sessions import SecureCookieSessionInterface, SessionInterface, save_session
+from ._templating import TemplateRegistry
 from ._types import LifespanHook, Receive, Scope, Send, ViewFunc
 from ._websocket import DisconnectSweeper, Websocket, WebsocketState
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("trioweb")
 
 
-class TrioWeb(Scaffold):
+class TrioWeb(TemplateRegistry, Scaffold):
     """A trioweb application, and the ASGI callable Hypercorn serves.
 
     ``import_name`` (normally ``__name__``) locates ``static/`` and ``templates/`` next to the
@@ -84,7 +85,6 @@ class TrioWeb(Scaffold):
         self.after_serving_funcs: list[LifespanHook] = []
         self.while_serving_funcs: list[Callable[[], AsyncGenerator[Any, None]]] = []
         self._while_serving_gens: list[tuple[str, AsyncGenerator[Any, None]]] = []
-        #: Filters, globals and tests added to the Jinja2 environment (also after it exists).
         self.jinja_filters: dict[str, Callable[..., Any]] = {}
         self.jinja_globals: dict[str, Any] = {}
         self.jinja_tests: dict[str, Callable[..., Any]] = {}
@@ -190,55 +190,6 @@ class TrioWeb(Scaffold):
         from ._templating import create_environment
 
         return create_environment(self)
-
-    def _add_jinja(
-        self, kind: Literal["filters", "globals", "tests"], name: str, value: Any
-    ) -> None:
-        getattr(self, f"jinja_{kind}")[name] = value
-        env = self.__dict__.get("jinja_env")
-        if env is not None:  # made already: add it there too, so templates see it at once
-            getattr(env, kind)[name] = value
-
-    def template_filter(self, name: str | None = None) -> Callable[[F], F]:
-        """Decorate a function as a Jinja2 filter (``{{ value|name }}``), named after the function
-        unless ``name`` is given. Filters are plain functions, called while rendering."""
-
-        def decorator(func: F) -> F:
-            self.add_template_filter(func, name)
-            return func
-
-        return decorator
-
-    def add_template_filter(self, func: Callable[..., Any], name: str | None = None) -> None:
-        """The non-decorator form of :meth:`template_filter`; works before and after the first
-        template was rendered."""
-        self._add_jinja("filters", name or func.__name__, func)
-
-    def template_global(self, name: str | None = None) -> Callable[[F], F]:
-        """Decorate a function so that every template can call it (``{{ name() }}``)."""
-
-        def decorator(func: F) -> F:
-            self.add_template_global(func, name)
-            return func
-
-        return decorator
-
-    def add_template_global(self, func: Callable[..., Any], name: str | None = None) -> None:
-        """The non-decorator form of :meth:`template_global`."""
-        self._add_jinja("globals", name or func.__name__, func)
-
-    def template_test(self, name: str | None = None) -> Callable[[F], F]:
-        """Decorate a function returning a bool as a Jinja2 test (``{% if value is name %}``)."""
-
-        def decorator(func: F) -> F:
-            self.add_template_test(func, name)
-            return func
-
-        return decorator
-
-    def add_template_test(self, func: Callable[..., Any], name: str | None = None) -> None:
-        """The non-decorator form of :meth:`template_test`."""
-        self._add_jinja("tests", name or func.__name__, func)
 
     def app_context(self) -> AppContext:
         """An app context for code outside a connection (scripts, commands, tests, tasks):

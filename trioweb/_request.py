@@ -42,9 +42,7 @@ class BaseRequest(SansIORequest):
     # Slots keep a websocket's per-connection memory down (werkzeug's attributes stay in the
     # instance dict, which a few dozen more entries would double).
     __slots__ = (
-        "_flashes",
         "_headers",
-        "_session",
         "router",
         "routing_exception",
         "scope",
@@ -54,7 +52,8 @@ class BaseRequest(SansIORequest):
     )
 
     _headers: Headers
-    # Set by trioweb._sessions on first use only (unset until then: nothing to pay per request).
+    # Set by trioweb._sessions, in the instance dict, only for a connection that uses the session
+    # (not slots: 16 bytes on every connection, websockets included, for something most skip).
     _session: Any
     _flashes: Any
 

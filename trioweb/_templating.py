@@ -14,7 +14,8 @@ view being handled, outermost first; the names given to ``render_template`` win 
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
@@ -32,6 +33,67 @@ from ._sessions import get_flashed_messages, session
 
 if TYPE_CHECKING:
     from ._app import TrioWeb
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class TemplateRegistry:
+    """The app's template filters, globals and tests (:class:`~trioweb.TrioWeb` inherits these
+    methods). Registered in dicts the environment is made from; once it exists, added to it
+    directly as well."""
+
+    jinja_filters: dict[str, Callable[..., Any]]
+    jinja_globals: dict[str, Any]
+    jinja_tests: dict[str, Callable[..., Any]]
+
+    def _add_jinja(
+        self, kind: Literal["filters", "globals", "tests"], name: str, value: Any
+    ) -> None:
+        getattr(self, f"jinja_{kind}")[name] = value
+        env = self.__dict__.get("jinja_env")
+        if env is not None:  # made already: add it there too, so templates see it at once
+            getattr(env, kind)[name] = value
+
+    def template_filter(self, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a function as a Jinja2 filter (``{{ value|name }}``), named after the function
+        unless ``name`` is given. Filters are plain functions, called while rendering."""
+
+        def decorator(func: F) -> F:
+            self.add_template_filter(func, name)
+            return func
+
+        return decorator
+
+    def add_template_filter(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """The non-decorator form of :meth:`template_filter`; works before and after the first
+        template was rendered."""
+        self._add_jinja("filters", name or func.__name__, func)
+
+    def template_global(self, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a function so that every template can call it (``{{ name() }}``)."""
+
+        def decorator(func: F) -> F:
+            self.add_template_global(func, name)
+            return func
+
+        return decorator
+
+    def add_template_global(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """The non-decorator form of :meth:`template_global`."""
+        self._add_jinja("globals", name or func.__name__, func)
+
+    def template_test(self, name: str | None = None) -> Callable[[F], F]:
+        """Decorate a function returning a bool as a Jinja2 test (``{% if value is name %}``)."""
+
+        def decorator(func: F) -> F:
+            self.add_template_test(func, name)
+            return func
+
+        return decorator
+
+    def add_template_test(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """The non-decorator form of :meth:`template_test`."""
+        self._add_jinja("tests", name or func.__name__, func)
 
 
 def create_environment(app: TrioWeb) -> Environment:
