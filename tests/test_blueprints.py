@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trioweb import Blueprint, TrioWeb, request, url_for
+from trioweb import Blueprint, TrioWeb, render_template_string, request, url_for
 
 
 def _shop() -> Blueprint:
@@ -208,3 +208,55 @@ async def test_routes_added_after_registration_are_an_error() -> None:
         bp.add_url_rule("/late", view_func=view)
     with pytest.raises(RuntimeError, match="already registered"):
         bp.register_blueprint(Blueprint("child", __name__))
+
+
+async def test_app_wide_template_registrations_from_a_blueprint() -> None:
+    """A blueprint's `app_template_filter`/`_global`/`_test` (and `add_app_*` forms) and
+    `app_context_processor` apply to every template of the app once it is registered, also
+    when registered twice under two names (once)."""
+    app = TrioWeb(__name__)
+    bp = Blueprint("bp", __name__)
+
+    @bp.app_template_filter("twice")
+    def twice(value: str) -> str:
+        return value * 2
+
+    @bp.app_template_global()
+    def site() -> str:
+        return "Site"
+
+    @bp.app_template_test("short")
+    def is_short(value: str) -> bool:
+        return len(value) < 3
+
+    bp.add_app_template_filter(str.upper, "up")
+    bp.add_app_template_global(lambda: 1, "one")
+    bp.add_app_template_test(lambda value: value == 1, "one")
+
+    @bp.app_context_processor
+    async def user() -> dict[str, str]:
+        return {"user": "ada"}
+
+    @app.get("/")
+    async def index() -> str:
+        return await render_template_string(
+            "{{ 'ab'|twice|up }} {{ site() }} {{ 'ab' is short }} {{ one() is one }} {{ user }}"
+        )
+
+    app.register_blueprint(bp)
+    app.register_blueprint(bp, name="again")
+    assert len(app.context_processors) == 1
+    async with app.test_client() as client:
+        assert await (await client.get("/")).get_data() == b"ABAB Site True True ada"
+
+
+async def test_app_wide_registrations_after_registration_are_an_error() -> None:
+    """Adding an app-wide template function to a blueprint already registered raises
+    RuntimeError: the app would never see it."""
+    app = TrioWeb(__name__)
+    bp = Blueprint("bp", __name__)
+    app.register_blueprint(bp)
+    with pytest.raises(RuntimeError, match="already registered"):
+        bp.add_app_template_filter(str.upper)
+    with pytest.raises(RuntimeError, match="already registered"):
+        bp.app_context_processor(lambda: {})

@@ -64,6 +64,9 @@ errors = _load("errors")
 blueprints = _load("blueprints")
 pages = _load("pages")
 lifespan = _load("lifespan")
+contexts = _load("contexts")
+sessions = _load("sessions")
+templating = _load("templating")
 serving = _load("serving")
 cancellation = _load("cancellation")
 ws_handshake = _load("ws_handshake")
@@ -1328,3 +1331,91 @@ async def test_ws_hypercorn_logs_an_unhandled_error_and_the_client_sees_1011(
     (record,) = [r for r in caplog.records if r.getMessage() == "Error in ASGI Framework"]
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], KeyError)
+
+
+# Sessions, contexts and templates (sessions.py, contexts.py, templating.py) ----------------------
+
+
+def _session_cookie(response: Any) -> dict[str, str]:
+    """The Cookie header a browser would send back after ``response``."""
+    (header,) = response.headers.getlist("Set-Cookie")
+    return {"Cookie": header.split(";")[0]}
+
+
+async def test_sessions_login_flash_and_websocket() -> None:
+    """Logging in sets the session and flashes a welcome shown once on the next page; the
+    websocket knows the user from the same cookie and refuses a client without one."""
+    async with sessions.app.test_client() as client:
+        wrong = await client.post("/login", data={"user": "ada", "password": "nope"})
+        assert wrong.status_code == 302
+        page = await client.get("/", headers=_session_cookie(wrong))
+        assert b'<p class="error">Wrong user name or password.</p>' in await page.get_data()
+        assert b"Not logged in." in await page.get_data()
+
+        login = await client.post("/login", data={"user": "ada", "password": "lovelace"})
+        assert "Expires" not in login.headers["Set-Cookie"]  # not "remember me"
+        cookie = _session_cookie(login)
+        page = await client.get("/", headers=cookie)
+        body = await page.get_data()
+        assert b'<p class="message">Welcome, ada.</p>' in body
+        assert b"Logged in as ada." in body
+        cookie = _session_cookie(page)  # the flashed message left the session
+        again = await (await client.get("/", headers=cookie)).get_data()
+        assert again == b"Logged in as ada."
+
+        async with client.websocket("/chat", headers=cookie) as ws:
+            await ws.send("hello")
+            assert await ws.receive() == "ada: hello"
+        with pytest.raises(WebsocketResponseError) as refused:
+            async with client.websocket("/chat"):
+                pass  # pragma: no cover
+        assert refused.value.response.status_code == 401
+
+        logout = await client.post("/logout", headers=cookie)
+        page = await client.get("/", headers=_session_cookie(logout))
+        assert await page.get_data() == b'<p class="message">Logged out.</p>\nNot logged in.'
+
+
+async def test_sessions_remember_me_makes_the_cookie_permanent() -> None:
+    """With "remember" ticked, the cookie gets an expiry (PERMANENT_SESSION_LIFETIME)."""
+    async with sessions.app.test_client() as client:
+        login = await client.post(
+            "/login", data={"user": "grace", "password": "hopper", "remember": "on"}
+        )
+    assert "Expires=" in login.headers["Set-Cookie"]
+    assert "SameSite=Lax" in login.headers["Set-Cookie"]
+
+
+async def test_contexts_while_serving_and_copied_request_context(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """The database is open exactly while the app serves; the audit task runs after the
+    response with the request that started it."""
+    assert not contexts.db.open
+    async with contexts.app.test_client() as client:
+        assert contexts.db.open
+        response = await client.post("/orders", json={"item": "teapot"})
+        assert response.status_code == 202
+        assert contexts.db.rows == []
+        await trio.sleep(1)
+        assert contexts.db.rows == ["teapot ordered from 127.0.0.1 at /orders"]
+    assert not contexts.db.open
+
+
+async def test_contexts_script_builds_external_links() -> None:
+    """The script part builds https links on SERVER_NAME, and the app still answers requests
+    for its own host."""
+    assert await contexts.print_order_links(2) == [
+        "https://shop.example.com/orders/1",
+        "https://shop.example.com/orders/2",
+    ]
+
+
+async def test_templating_filters_tests_globals_and_context_processors() -> None:
+    """The app's filter, test and global and its context processor apply everywhere; the
+    shop's context processor only to the shop's pages; the blueprint's app filter everywhere."""
+    async with templating.app.test_client() as client:
+        home = await (await client.get("/", headers={"X-User": "ada"})).get_data()
+        shop = await (await client.get("/shop/")).get_data()
+    assert home == b"HOME for ada: 123.45 EUR, True"
+    assert shop == b"THE SHOP for guest: 9.99 EUR (cheap), True"

@@ -3,6 +3,8 @@ tasks."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import pytest
 import trio
 import trio.testing
@@ -252,3 +254,168 @@ async def test_failing_after_serving_raises_lifespan_error() -> None:
     assert info.value.phase == "shutdown"
     assert cancelled == [True]
     assert app.nursery is None
+
+
+# while_serving -----------------------------------------------------------------------------------
+
+
+async def test_while_serving_runs_around_serving_in_quarts_order() -> None:
+    """A while_serving generator's code before `yield` runs at startup after the before_serving
+    functions; its code after `yield` at shutdown after the after_serving functions; several run
+    in registration order at both ends. The app nursery is open in both halves."""
+    app = TrioWeb(__name__)
+    events: list[str] = []
+
+    @app.before_serving
+    async def before() -> None:
+        events.append("before_serving")
+
+    @app.while_serving
+    async def pool() -> AsyncGenerator[None, None]:
+        events.append(f"open pool, nursery open: {current_app.nursery is not None}")
+        yield
+        events.append(f"close pool, nursery open: {current_app.nursery is not None}")
+
+    @app.while_serving
+    async def cache() -> AsyncGenerator[None, None]:
+        events.append("open cache")
+        yield
+        events.append("close cache")
+
+    @app.after_serving
+    async def after() -> None:
+        events.append("after_serving")
+
+    @app.route("/")
+    async def index() -> str:
+        events.append("request")
+        return "ok"
+
+    async with app.test_client() as client:
+        await client.get("/")
+    assert events == [
+        "before_serving",
+        "open pool, nursery open: True",
+        "open cache",
+        "request",
+        "after_serving",
+        "close pool, nursery open: True",
+        "close cache",
+    ]
+    events.clear()
+    async with app.test_client():  # served again: the generators start afresh
+        pass
+    assert events.count("open pool, nursery open: True") == 1
+
+
+async def test_while_serving_startup_error_fails_startup_and_closes_the_started_ones() -> None:
+    """An exception before `yield` fails startup (LifespanError); generators already started are
+    closed, so their `finally` blocks run; later ones never start."""
+    app = TrioWeb(__name__)
+    events: list[str] = []
+
+    @app.while_serving
+    async def first() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            events.append("first closed")
+
+    @app.while_serving
+    async def broken() -> AsyncGenerator[None, None]:
+        raise OSError("cannot connect")
+        yield  # pragma: no cover
+
+    @app.while_serving
+    async def never() -> AsyncGenerator[None, None]:
+        events.append("never")  # pragma: no cover
+        yield  # pragma: no cover
+
+    with pytest.raises(LifespanError, match="cannot connect") as info:
+        async with app.test_client():
+            pass  # pragma: no cover
+    assert info.value.phase == "startup"
+    assert events == ["first closed"]
+
+
+async def test_while_serving_shutdown_error_fails_shutdown() -> None:
+    """An exception after `yield` fails shutdown, like an after_serving function."""
+    app = TrioWeb(__name__)
+
+    @app.while_serving
+    async def broken() -> AsyncGenerator[None, None]:
+        yield
+        raise OSError("flush failed")
+
+    with pytest.raises(LifespanError, match="flush failed") as info:
+        async with app.test_client():
+            pass
+    assert info.value.phase == "shutdown"
+
+
+async def test_failing_after_serving_still_closes_while_serving() -> None:
+    """When an after_serving function fails, the while_serving generators are closed (their
+    `finally` blocks run) and the failure is reported."""
+    app = TrioWeb(__name__)
+    events: list[str] = []
+
+    @app.while_serving
+    async def pool() -> AsyncGenerator[None, None]:
+        try:
+            yield
+            events.append("shutdown half")  # pragma: no cover
+        finally:
+            events.append("closed")
+
+    @app.after_serving
+    async def broken() -> None:
+        raise OSError("flush failed")
+
+    with pytest.raises(LifespanError, match="flush failed"):
+        async with app.test_client():
+            pass
+    assert events == ["closed"]
+
+
+@pytest.mark.parametrize(
+    ("phase", "message"),
+    [
+        ("startup", "returned without yielding"),
+        ("shutdown", "yielded more than once"),
+    ],
+)
+async def test_while_serving_must_yield_exactly_once(phase: str, message: str) -> None:
+    """A generator that never yields fails startup, one that yields twice fails shutdown, each
+    with a RuntimeError that names the function and says what to do."""
+    app = TrioWeb(__name__)
+
+    if phase == "startup":
+
+        @app.while_serving
+        async def no_yield() -> AsyncGenerator[None, None]:
+            return
+            yield  # pragma: no cover
+
+    else:
+
+        @app.while_serving
+        async def two_yields() -> AsyncGenerator[None, None]:
+            yield
+            yield
+
+    with pytest.raises(LifespanError, match=message) as info:
+        async with app.test_client():
+            pass
+    assert info.value.phase == phase
+    assert "while_serving function" in info.value.message
+
+
+async def test_while_serving_needs_an_async_generator_function() -> None:
+    """Decorating anything but an async generator function is a TypeError saying so."""
+    app = TrioWeb(__name__)
+
+    async def not_a_generator() -> None:
+        pass  # pragma: no cover
+
+    with pytest.raises(TypeError, match="must be an async generator function"):
+        app.while_serving(not_a_generator)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import trio
 import trio.testing
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from trioweb import Blueprint, TrioWeb, request
+from trioweb import Blueprint, TrioWeb, request, websocket
 
 
 def _chunk(body: bytes, more: bool) -> dict[str, Any]:
@@ -690,3 +690,91 @@ async def test_the_listener_waits_for_a_view_that_is_reading(
         await app(http_scope("/", method="POST"), receive, send)
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == b"first second"
+
+
+_URL_ATTRIBUTES = (
+    "url",
+    "base_url",
+    "root_url",
+    "url_root",
+    "host_url",
+    "full_path",
+    "path",
+    "script_root",
+    "root_path",
+    "host",
+    "scheme",
+    "query_string",
+)
+
+
+def _urls(conn: Any) -> dict[str, Any]:
+    urls = {name: getattr(conn, name) for name in _URL_ATTRIBUTES}
+    urls["query_string"] = urls["query_string"].decode()
+    return urls
+
+
+def _expected(scheme: str) -> dict[str, str]:
+    return {
+        "url": f"{scheme}://localhost/app/items/1?q=a%20b&x=1",
+        "base_url": f"{scheme}://localhost/app/items/1",
+        "root_url": f"{scheme}://localhost/app/",
+        "url_root": f"{scheme}://localhost/app/",
+        "host_url": f"{scheme}://localhost/",
+        "full_path": "/items/1?q=a%20b&x=1",
+        "path": "/items/1",
+        "script_root": "/app",
+        "root_path": "/app",
+        "host": "localhost",
+        "scheme": scheme,
+        "query_string": "q=a%20b&x=1",
+    }
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_url_attributes_of_a_mounted_request(scheme: str) -> None:
+    """Under a mount point (root_path) and with a query string, a request has Flask's URL
+    attributes: url, base_url, root_url/url_root, host_url, full_path, path, script_root."""
+    app = TrioWeb(__name__)
+
+    @app.get("/items/<int:item>")
+    async def item(item: int) -> dict[str, Any]:
+        return _urls(request)
+
+    async with app.test_client() as client:
+        response = await client.get(
+            "/items/1", query_string="q=a%20b&x=1", root_path="/app", scheme=scheme
+        )
+    assert await response.get_json() == _expected(scheme)
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+async def test_url_attributes_of_a_mounted_websocket(scheme: str) -> None:
+    """A websocket has the same URL attributes, with its ws/wss scheme."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/items/<int:item>")
+    async def item(item: int) -> None:
+        await websocket.accept()
+        await websocket.send_json(_urls(websocket))
+
+    async with (
+        app.test_client() as client,
+        client.websocket(
+            "/items/1", query_string="q=a%20b&x=1", root_path="/app", scheme=scheme
+        ) as ws,
+    ):
+        assert await ws.receive_json() == _expected(scheme)
+
+
+async def test_url_attributes_at_the_root() -> None:
+    """Without a mount point script_root is empty and url_root is the host URL."""
+    app = TrioWeb(__name__)
+
+    @app.get("/")
+    async def index() -> dict[str, Any]:
+        return {"script_root": request.script_root, "url_root": request.url_root}
+
+    async with app.test_client() as client:
+        response = await client.get("/")
+    assert await response.get_json() == {"script_root": "", "url_root": "http://localhost/"}

@@ -329,3 +329,107 @@ async def test_template_auto_reload(debug: bool, auto_reload: bool | None, expec
     app = TrioWeb(__name__)
     app.config.from_mapping(DEBUG=debug, TEMPLATES_AUTO_RELOAD=auto_reload)
     assert app.jinja_env.auto_reload is expected
+
+
+# Template filters, globals, tests and context processors -----------------------------------------
+
+
+async def test_template_filter_global_and_test_decorators_and_add_forms() -> None:
+    """`template_filter`, `template_global` and `template_test` (named after the function or
+    given a name) and their `add_*` forms make functions usable in every template."""
+    app = TrioWeb(__name__)
+
+    @app.template_filter()
+    def initials(value: str) -> str:
+        return "".join(word[0] for word in value.split())
+
+    @app.template_filter("shout")
+    def shout(value: str) -> str:
+        return value.upper() + "!"
+
+    @app.template_global()
+    def greeting() -> str:
+        return "hello"
+
+    @app.template_test("even")
+    def is_even(value: int) -> bool:
+        return value % 2 == 0
+
+    app.add_template_filter(lambda value: value[::-1], "reverse_it")
+    app.add_template_global(lambda: 42, "answer")
+    app.add_template_test(lambda value: value == 0, "zero")
+    source = (
+        "{{ greeting()|shout }} {{ 'abc'|reverse_it }} {{ answer() }}"
+        " {{ 4 is even }} {{ 3 is even }} {{ 0 is zero }} {{ 'Ada Lovelace'|initials }}"
+    )
+    async with app.app_context():
+        assert await render_template_string(source) == "HELLO! cba 42 True False True AL"
+
+
+async def test_registrations_after_first_render_are_seen() -> None:
+    """A filter, global or test registered after the environment was made (after the first
+    render) works in the next render."""
+    app = TrioWeb(__name__)
+    async with app.app_context():
+        assert await render_template_string("{{ 1 }}") == "1"
+        app.add_template_filter(lambda value: value * 2, "double")
+        app.add_template_global(lambda: "g", "glob")
+        app.add_template_test(lambda value: True, "anything")
+        rendered = await render_template_string("{{ 2|double }} {{ glob() }} {{ 1 is anything }}")
+    assert rendered == "4 g True"
+
+
+async def test_context_processors_app_and_blueprint() -> None:
+    """App context processors (sync or async) add names to every template; a blueprint's only
+    to templates of its own views (nested blueprints' too); render_template's arguments win."""
+    app = TrioWeb(__name__)
+    parent = Blueprint("parent", __name__, url_prefix="/parent")
+    child = Blueprint("child", __name__, url_prefix="/child")
+
+    @app.context_processor
+    def site() -> dict[str, Any]:
+        return {"site": "Site", "who": "app"}
+
+    @app.context_processor
+    async def user() -> dict[str, Any]:
+        return {"user": "ada"}
+
+    @parent.context_processor
+    async def section() -> dict[str, Any]:
+        return {"section": "parent", "who": "parent"}
+
+    @child.context_processor
+    def subsection() -> dict[str, Any]:
+        return {"who": "child"}
+
+    source = "{{ site }}/{{ user }}/{{ section|default('-') }}/{{ who }}"
+
+    @app.get("/")
+    async def index() -> str:
+        return await render_template_string(source)
+
+    @app.get("/override")
+    async def override() -> str:
+        return await render_template_string(source, who="argument")
+
+    @parent.get("/")
+    async def parent_view() -> str:
+        return await render_template_string(source)
+
+    @child.get("/")
+    async def child_view() -> str:
+        return await render_template_string(source)
+
+    parent.register_blueprint(child)
+    app.register_blueprint(parent)
+    async with app.test_client() as client:
+        bodies = [
+            await (await client.get(path)).get_data()
+            for path in ("/", "/override", "/parent/", "/parent/child/")
+        ]
+    assert bodies == [
+        b"Site/ada/-/app",
+        b"Site/ada/-/argument",
+        b"Site/ada/parent/parent",
+        b"Site/ada/parent/child",
+    ]

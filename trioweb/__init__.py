@@ -3,8 +3,12 @@
 from ._app import TrioWeb as TrioWeb
 from ._blueprints import Blueprint as Blueprint
 from ._config import Config as Config
+from ._ctx import copy_current_app_context as copy_current_app_context
+from ._ctx import copy_current_request_context as copy_current_request_context
+from ._ctx import copy_current_websocket_context as copy_current_websocket_context
 from ._ctx import current_app as current_app
 from ._ctx import g as g
+from ._ctx import has_app_context as has_app_context
 from ._ctx import has_request_context as has_request_context
 from ._ctx import has_websocket_context as has_websocket_context
 from ._ctx import request as request
@@ -22,6 +26,12 @@ from ._helpers import url_for as url_for
 from ._request import Request as Request
 from ._response import Response as Response
 from ._serving import serve as serve
+from ._sessions import SecureCookieSessionInterface as SecureCookieSessionInterface
+from ._sessions import Session as Session
+from ._sessions import SessionInterface as SessionInterface
+from ._sessions import flash as flash
+from ._sessions import get_flashed_messages as get_flashed_messages
+from ._sessions import session as session
 from ._templating import render_template as render_template
 from ._templating import render_template_string as render_template_string
 from ._websocket import Websocket as Websocket
@@ -35,14 +45,23 @@ __all__ = [
     "LifespanError",
     "Request",
     "Response",
+    "SecureCookieSessionInterface",
+    "Session",
+    "SessionInterface",
     "TrioWeb",
     "Websocket",
     "WebsocketClosed",
     "WebsocketException",
     "WebsocketState",
     "abort",
+    "copy_current_app_context",
+    "copy_current_request_context",
+    "copy_current_websocket_context",
     "current_app",
+    "flash",
     "g",
+    "get_flashed_messages",
+    "has_app_context",
     "has_request_context",
     "has_websocket_context",
     "jsonify",
@@ -54,6 +73,7 @@ __all__ = [
     "send_file",
     "send_from_directory",
     "serve",
+    "session",
     "url_for",
     "websocket",
 ]

@@ -7,9 +7,10 @@ websockets); the I/O edge, :mod:`trioweb._asgi`, runs it for each ASGI scope.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +22,14 @@ from werkzeug.routing import MapAdapter
 from . import _asgi
 from ._blueprints import Blueprint
 from ._config import Config
-from ._ctx import unbind_connection
+from ._ctx import AppContext, unbind_connection
 from ._helpers import send_from_directory
 from ._request import BaseRequest, Request
 from ._response import Response, coerce_response
 from ._routing import Router
 from ._scaffold import Scaffold, require_async
+from ._sessions import SecureCookieSessionInterface, SessionInterface
+from ._templating import TemplateRegistry
 from ._types import LifespanHook, Receive, Scope, Send, ViewFunc
 
 if TYPE_CHECKING:
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("trioweb")
 
 
-class TrioWeb(Scaffold):
+class TrioWeb(TemplateRegistry, Scaffold):
     """A trioweb application, and the ASGI callable Hypercorn serves.
 
     ``import_name`` (normally ``__name__``) locates ``static/`` and ``templates/`` next to the
@@ -45,6 +48,9 @@ class TrioWeb(Scaffold):
 
     request_class = Request
     response_class = Response
+    #: Opens and saves :data:`~trioweb.session`; replace it (on the class or the app) with your
+    #: own :class:`SessionInterface` to keep sessions elsewhere.
+    session_interface: SessionInterface = SecureCookieSessionInterface()
 
     def __init__(
         self,
@@ -71,6 +77,11 @@ class TrioWeb(Scaffold):
         self._app_only = (self,)
         self.before_serving_funcs: list[LifespanHook] = []
         self.after_serving_funcs: list[LifespanHook] = []
+        self.while_serving_funcs: list[Callable[[], AsyncGenerator[Any, None]]] = []
+        self._while_serving_gens: list[tuple[str, AsyncGenerator[Any, None]]] = []
+        self.jinja_filters: dict[str, Callable[..., Any]] = {}
+        self.jinja_globals: dict[str, Any] = {}
+        self.jinja_tests: dict[str, Callable[..., Any]] = {}
         #: The app nursery: open while the app is serving (or in ``async with test_client()``).
         self.nursery: trio.Nursery | None = None
         # The disconnect listener of the app's websockets, while the app is serving.
@@ -90,6 +101,16 @@ class TrioWeb(Scaffold):
     @debug.setter
     def debug(self, value: bool) -> None:
         self.config["DEBUG"] = value
+
+    @property
+    def secret_key(self) -> str | bytes | None:
+        """``config["SECRET_KEY"]``: signs the session cookie."""
+        key: str | bytes | None = self.config["SECRET_KEY"]
+        return key
+
+    @secret_key.setter
+    def secret_key(self, value: str | bytes | None) -> None:
+        self.config["SECRET_KEY"] = value
 
     @property
     def testing(self) -> bool:
@@ -164,6 +185,14 @@ class TrioWeb(Scaffold):
 
         return create_environment(self)
 
+    def app_context(self) -> AppContext:
+        """An app context for code outside a connection (scripts, commands, tests, tasks):
+        ``async with app.app_context():`` (or ``with``) binds :data:`current_app` and a fresh
+        :data:`g`, and no request or websocket, until the block ends. :func:`url_for` then
+        builds external URLs from ``SERVER_NAME``. Contexts nest; each restores what was bound
+        before it."""
+        return AppContext(self)
+
     # Lifespan -------------------------------------------------------------------------------------
 
     def before_serving(self, func: LifespanHook) -> LifespanHook:
@@ -204,15 +233,68 @@ class TrioWeb(Scaffold):
         except Exception:
             log.exception("Background task %r failed", func)
 
+    def while_serving(
+        self, func: Callable[[], AsyncGenerator[Any, None]]
+    ) -> Callable[[], AsyncGenerator[Any, None]]:
+        """Decorate an async generator function that yields once: the code before its ``yield``
+        runs at startup, after the ``before_serving`` functions; the code after it at shutdown,
+        after the ``after_serving`` functions (Quart's order). Several run in registration order
+        at both ends.
+
+        An exception in the first half fails startup, and the halves already started are
+        closed (their ``finally`` blocks run); in the second half it fails shutdown, like
+        ``after_serving``. A function that does not yield exactly once is a ``RuntimeError``.
+        """
+        if not inspect.isasyncgenfunction(func):
+            raise TypeError(
+                f"while_serving function {func.__qualname__} must be an async generator function"
+                " (async def with one yield)"
+            )
+        self.while_serving_funcs.append(func)
+        return func
+
     async def startup(self) -> None:
-        """Run the ``before_serving`` functions (called by the lifespan)."""
+        """Run the ``before_serving`` functions, then the ``while_serving`` functions up to their
+        ``yield`` (called by the lifespan)."""
         for func in self.before_serving_funcs:
             await func()
+        self._while_serving_gens = []
+        for gen_func in self.while_serving_funcs:
+            gen = gen_func()
+            try:
+                await gen.__anext__()
+            except BaseException as error:
+                for _, started in reversed(self._while_serving_gens):
+                    await started.aclose()
+                self._while_serving_gens = []
+                if isinstance(error, StopAsyncIteration):
+                    raise RuntimeError(
+                        f"while_serving function {gen_func.__qualname__} returned without"
+                        " yielding: put one `yield` between its startup and its shutdown code"
+                    ) from None
+                raise
+            self._while_serving_gens.append((gen_func.__qualname__, gen))
 
     async def shutdown(self) -> None:
-        """Run the ``after_serving`` functions (called by the lifespan)."""
-        for func in self.after_serving_funcs:
-            await func()
+        """Run the ``after_serving`` functions, then the rest of each ``while_serving`` function
+        (called by the lifespan)."""
+        gens, self._while_serving_gens = self._while_serving_gens, []
+        try:
+            for func in self.after_serving_funcs:
+                await func()
+        except BaseException:
+            for _, gen in gens:  # their shutdown halves will not run: close them (finally blocks)
+                await gen.aclose()
+            raise
+        for name, gen in gens:
+            try:
+                await gen.__anext__()
+            except StopAsyncIteration:
+                continue
+            await gen.aclose()
+            raise RuntimeError(
+                f"while_serving function {name} yielded more than once: it must yield exactly once"
+            )
 
     # The pipeline --------------------------------------------------------------------------------
 

@@ -134,7 +134,7 @@ async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Se
         try:
             await app.startup()
         except Exception as error:
-            log.exception("before_serving failed; the app will not serve")
+            log.exception("startup failed (before_serving or while_serving); the app will not serve")
             app.nursery = app._disconnect_listener = None
             # Report before cancelling: a send in the cancelled nursery would never happen.
             await send({"type": "lifespan.startup.failed", "message": _describe(error)})
@@ -146,7 +146,7 @@ async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Se
         try:
             await app.shutdown()
         except Exception as error:
-            log.exception("after_serving failed")
+            log.exception("shutdown failed (after_serving or while_serving)")
             await send({"type": "lifespan.shutdown.failed", "message": _describe(error)})
             return
         finally:

@@ -9,10 +9,10 @@ the blueprint; the app's pipeline consults them for requests whose endpoint is i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, final
 
-from ._scaffold import Scaffold, require_async
+from ._scaffold import F, Scaffold, require_async
 from ._types import ViewFunc
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ class Blueprint(Scaffold):
         self.url_prefix = url_prefix
         self._routes: list[tuple[str, str | None, ViewFunc, dict[str, Any]]] = []
         self._children: list[tuple[Blueprint, dict[str, Any]]] = []
+        self._app_setup: list[Callable[[TrioWeb], None]] = []
         self._registered = False
 
     def _check_not_registered(self, what: str) -> None:
@@ -106,8 +107,12 @@ class Blueprint(Scaffold):
                 f"a blueprint named {full_name!r} is already registered; pass name=... to"
                 " register it again under another name"
             )
+        first_on_app = all(registered is not self for registered in app.blueprints.values())
         app.blueprints[full_name] = self
         self._registered = True
+        if first_on_app:  # registered again under another name: the app has these already
+            for setup in self._app_setup:
+                setup(app)
         prefix = url_prefix if url_prefix is not None else self.url_prefix
         if self.static_folder is not None:
             static_path = self.static_url_path or "/static"
@@ -127,6 +132,59 @@ class Blueprint(Scaffold):
                 name=child_options.get("name"),
                 name_prefix=full_name,
             )
+
+    # For the whole app ---------------------------------------------------------------------------
+
+    def _on_app(self, what: str, setup: Callable[[TrioWeb], None]) -> None:
+        self._check_not_registered(what)
+        self._app_setup.append(setup)
+
+    def app_context_processor(self, func: F) -> F:
+        """:meth:`TrioWeb.context_processor <trioweb.TrioWeb.context_processor>` for every
+        template of the app, once the blueprint is registered."""
+        self._on_app(
+            "add an app context processor", lambda app: app.context_processors.append(func)
+        )
+        return func
+
+    def app_template_filter(self, name: str | None = None) -> Callable[[F], F]:
+        """:meth:`TrioWeb.template_filter <trioweb.TrioWeb.template_filter>` for the app."""
+
+        def decorator(func: F) -> F:
+            self.add_app_template_filter(func, name)
+            return func
+
+        return decorator
+
+    def add_app_template_filter(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """The non-decorator form of :meth:`app_template_filter`."""
+        self._on_app("add a template filter", lambda app: app.add_template_filter(func, name))
+
+    def app_template_global(self, name: str | None = None) -> Callable[[F], F]:
+        """:meth:`TrioWeb.template_global <trioweb.TrioWeb.template_global>` for the app."""
+
+        def decorator(func: F) -> F:
+            self.add_app_template_global(func, name)
+            return func
+
+        return decorator
+
+    def add_app_template_global(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """The non-decorator form of :meth:`app_template_global`."""
+        self._on_app("add a template global", lambda app: app.add_template_global(func, name))
+
+    def app_template_test(self, name: str | None = None) -> Callable[[F], F]:
+        """:meth:`TrioWeb.template_test <trioweb.TrioWeb.template_test>` for the app."""
+
+        def decorator(func: F) -> F:
+            self.add_app_template_test(func, name)
+            return func
+
+        return decorator
+
+    def add_app_template_test(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """The non-decorator form of :meth:`app_template_test`."""
+        self._on_app("add a template test", lambda app: app.add_template_test(func, name))
 
 
 def _join(prefix: str | None, rule: str | None) -> str:

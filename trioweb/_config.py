@@ -1,11 +1,21 @@
-"""``app.config``: a dict with defaults and Flask's loading helpers."""
+"""``app.config``: a dict with defaults and Flask's loading helpers.
+
+Every loader keeps only upper-case keys (``from_object``, ``from_pyfile``, ``from_mapping``) or
+names (``from_prefixed_env``), so a settings module can have lower-case helpers and imports.
+The ``trioweb`` command's own environment variables (:data:`CLI_VARIABLES`) name what to run,
+not how the app behaves, so ``from_prefixed_env`` leaves them out.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-from collections.abc import Mapping
-from typing import Any, final
+import types
+from collections.abc import Callable, Mapping
+from typing import IO, Any, final
+
+from werkzeug.utils import import_string
 
 DEFAULTS: dict[str, Any] = {
     "DEBUG": False,
@@ -26,7 +36,23 @@ DEFAULTS: dict[str, Any] = {
     "TEARDOWN_TIMEOUT": 5.0,
     "SEND_FILE_MAX_AGE_DEFAULT": None,
     "TEMPLATES_AUTO_RELOAD": None,
+    # The signed-cookie session (trioweb._sessions).
+    "SESSION_COOKIE_NAME": "session",
+    "SESSION_COOKIE_DOMAIN": None,
+    "SESSION_COOKIE_PATH": None,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_SAMESITE": None,
+    "SESSION_REFRESH_EACH_REQUEST": True,
+    # 31 days, in seconds (a timedelta works too).
+    "PERMANENT_SESSION_LIFETIME": 31 * 24 * 3600,
 }
+
+#: Environment variables the ``trioweb`` command reads for itself: ``TRIOWEB_APP`` (which app to
+#: run) and the ``TRIOWEB_RUN_`` prefix, kept for options of ``trioweb run``. They never land in
+#: ``config`` through :meth:`Config.from_prefixed_env`.
+CLI_VARIABLES = ("TRIOWEB_APP",)
+CLI_PREFIXES = ("TRIOWEB_RUN_",)
 
 
 @final
@@ -45,16 +71,77 @@ class Config(dict[str, Any]):
         self.update({key: value for key, value in items.items() if key.isupper()})
         return True
 
+    def from_object(self, obj: object | str) -> None:
+        """Update from the upper-case attributes of ``obj``: a module, a class or any object,
+        or an import string (``"myapp.settings"``, ``"myapp.settings:Production"``) naming one.
+
+        Raises ``ImportError`` (werkzeug's ``ImportStringError``) when the string cannot be
+        imported.
+        """
+        if isinstance(obj, str):
+            obj = import_string(obj)
+        for key in dir(obj):
+            if key.isupper():
+                self[key] = getattr(obj, key)
+
+    def from_pyfile(self, filename: str | os.PathLike[str], silent: bool = False) -> bool:
+        """Run the Python file ``filename`` and load its upper-case names (blocks: it reads a
+        file, so call it at startup, not in a view).
+
+        A relative name is relative to the current directory. Returns ``False`` if the file does
+        not exist (or is a directory) and ``silent`` is true; otherwise raises ``OSError`` with
+        the file name. Errors in the file itself propagate.
+        """
+        filename = os.fspath(filename)
+        module = types.ModuleType("config")
+        module.__file__ = filename
+        try:
+            with open(filename, "rb") as file:
+                code = compile(file.read(), filename, "exec")
+        except OSError as error:
+            if silent and error.errno in (errno.ENOENT, errno.EISDIR, errno.ENOTDIR):
+                return False
+            error.strerror = f"Unable to load configuration file ({error.strerror})"
+            raise
+        exec(code, module.__dict__)
+        self.from_object(module)
+        return True
+
+    def from_file(
+        self,
+        filename: str | os.PathLike[str],
+        load: Callable[[IO[Any]], Mapping[str, Any]],
+        silent: bool = False,
+        text: bool = True,
+    ) -> bool:
+        """Load a mapping from ``filename`` with ``load`` (``json.load``, ``tomllib.load`` with
+        ``text=False``) and update from its upper-case keys (blocks: it reads a file).
+
+        Returns ``False`` if the file does not exist and ``silent`` is true; otherwise raises
+        ``OSError`` with the file name. Errors of ``load`` propagate.
+        """
+        filename = os.fspath(filename)
+        try:
+            with open(filename, "r" if text else "rb") as file:
+                mapping = load(file)
+        except OSError as error:
+            if silent and error.errno in (errno.ENOENT, errno.EISDIR, errno.ENOTDIR):
+                return False
+            error.strerror = f"Unable to load configuration file ({error.strerror})"
+            raise
+        return self.from_mapping(mapping)
+
     def from_prefixed_env(self, prefix: str = "TRIOWEB", *, loads: Any = json.loads) -> bool:
         """Load ``{prefix}_NAME`` environment variables into ``config["NAME"]``.
 
         Values are parsed with ``loads`` (JSON, so ``5``, ``true`` and ``null`` become ``int``,
         ``bool`` and ``None``) and kept as strings when that fails. ``{prefix}_A__B`` sets
-        ``config["A"]["B"]``, creating the dict if needed.
+        ``config["A"]["B"]``, creating the dict if needed. The ``trioweb`` command's own
+        variables (``TRIOWEB_APP``, ``TRIOWEB_RUN_*``) are skipped.
         """
         start = f"{prefix}_"
         for name in sorted(os.environ):
-            if not name.startswith(start):
+            if not name.startswith(start) or _is_cli_variable(name):
                 continue
             raw = os.environ[name]
             try:
@@ -74,3 +161,7 @@ class Config(dict[str, Any]):
 
     def __repr__(self) -> str:
         return f"<Config {dict.__repr__(self)}>"
+
+
+def _is_cli_variable(name: str) -> bool:
+    return name in CLI_VARIABLES or name.startswith(CLI_PREFIXES)

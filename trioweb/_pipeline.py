@@ -44,6 +44,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ._errors import WebsocketClosed, WebsocketException, lone_exception
 from ._response import Response, from_http_exception
+from ._sessions import save_session
 from ._websocket import WebsocketState
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ async def dispatch_request(app: TrioWeb, request: Request) -> Outcome:
         outcome = await _error_response(app, request, error)
     try:
         response = await _process_response(app, request, "request", outcome.response)
+        save_session(app, request, response)
     except Exception as error:
         return await _error_response(app, request, error)
     return attrs.evolve(outcome, response=response)

@@ -51,6 +51,10 @@ class BaseRequest(SansIORequest):
     )
 
     _headers: Headers
+    # Set by trioweb._sessions, in the instance dict, only for a connection that uses the session
+    # (not slots: 16 bytes on every connection, websockets included, for something most skip).
+    _session: Any
+    _flashes: Any
 
     def __init__(self, scope: Scope) -> None:
         client = scope.get("client")
@@ -86,6 +90,18 @@ class BaseRequest(SansIORequest):
     @headers.setter
     def headers(self, value: Headers) -> None:
         self._headers = value
+
+    @property
+    def url_root(self) -> str:
+        """Flask's name for ``root_url``: scheme, host and root path, with a trailing slash
+        (``"http://example.com/app/"``)."""
+        return self.root_url
+
+    @property
+    def script_root(self) -> str:
+        """Flask's name for ``root_path``: the path the app is mounted at (``"/app"``, or
+        ``""`` at the root)."""
+        return self.root_path
 
     @cached_property
     def g(self) -> SimpleNamespace:

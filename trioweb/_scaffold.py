@@ -93,6 +93,8 @@ class Scaffold:
             for kind in ("request", "websocket")
         }
         self.error_handlers: dict[type[BaseException], ErrorHandler] = {}
+        #: Functions returning a dict of names for templates (see :meth:`context_processor`).
+        self.context_processors: list[Callable[[], Any]] = []
 
     # Routes -----------------------------------------------------------------------------------
 
@@ -213,3 +215,16 @@ class Scaffold:
         """The non-decorator form of :meth:`errorhandler`."""
         require_async(func, "error handler")
         self.error_handlers[exception_class(code_or_exception)] = func
+
+    # Templates ---------------------------------------------------------------------------------
+
+    def context_processor(self, func: F) -> F:
+        """Run ``func()`` before each template is rendered and add the names of the dict it
+        returns to the template's context (the arguments of ``render_template`` win).
+
+        ``func`` may be ``async def`` (awaited) or a plain function (which must not block). An
+        app's apply to every template; a blueprint's only while one of its views (or its
+        nested blueprints' views) is handled.
+        """
+        self.context_processors.append(func)
+        return func
