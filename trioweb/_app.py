@@ -255,7 +255,8 @@ class TrioWeb(TemplateRegistry, Scaffold):
 
     async def startup(self) -> None:
         """Run the ``before_serving`` functions, then the ``while_serving`` functions up to their
-        ``yield`` (called by the lifespan)."""
+        ``yield`` (called by the lifespan). A checkpoint."""
+        await trio.lowlevel.checkpoint()
         for func in self.before_serving_funcs:
             await func()
         self._while_serving_gens = []
@@ -277,7 +278,8 @@ class TrioWeb(TemplateRegistry, Scaffold):
 
     async def shutdown(self) -> None:
         """Run the ``after_serving`` functions, then the rest of each ``while_serving`` function
-        (called by the lifespan)."""
+        (called by the lifespan). A checkpoint."""
+        await trio.lowlevel.checkpoint()
         gens, self._while_serving_gens = self._while_serving_gens, []
         try:
             for func in self.after_serving_funcs:

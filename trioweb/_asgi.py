@@ -134,7 +134,9 @@ async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Se
         try:
             await app.startup()
         except Exception as error:
-            log.exception("startup failed (before_serving or while_serving); the app will not serve")
+            log.exception(
+                "startup failed (before_serving or while_serving); the app will not serve"
+            )
             app.nursery = app._disconnect_listener = None
             # Report before cancelling: a send in the cancelled nursery would never happen.
             await send({"type": "lifespan.startup.failed", "message": _describe(error)})

@@ -153,6 +153,7 @@ async def send_from_directory(
     """:func:`send_file` for ``path`` inside ``directory``; ``NotFound`` if it would escape it."""
     joined = safe_join(os.fspath(directory), path)
     if joined is None:
+        await trio.lowlevel.checkpoint()
         raise NotFound()
     return await send_file(joined, **kwargs)
 

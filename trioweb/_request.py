@@ -13,6 +13,7 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, final
 
+import trio
 from werkzeug.datastructures import FileStorage, Headers, MultiDict
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.sansio.request import Request as SansIORequest
@@ -191,9 +192,10 @@ class Request(BaseRequest):
 
         Unless ``force``, the content type must be JSON (``application/json`` or ``+json``),
         else ``415``. Malformed JSON raises ``BadRequest`` (400) with the parser's message; with
-        ``silent`` both cases return ``None`` instead.
+        ``silent`` both cases return ``None`` instead. A checkpoint.
         """
         if not (force or self.is_json):
+            await trio.lowlevel.checkpoint()
             if silent:
                 return None
             raise UnsupportedMediaType(
@@ -208,6 +210,8 @@ class Request(BaseRequest):
                 if silent:
                     return None
                 raise BadRequest(f"Failed to decode JSON object: {error}") from error
+        else:
+            await trio.lowlevel.checkpoint()
         return self._json
 
     @property

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
+import trio
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.response import Response as SansIOResponse
@@ -62,9 +63,11 @@ class Response(SansIOResponse):
         self.headers["Content-Length"] = str(len(self._data))
 
     async def get_data(self, as_text: bool = False) -> Any:
-        """The whole body; a streamed body is consumed (and kept) by this call."""
+        """The whole body; a streamed body is consumed (and kept) by this call. A checkpoint."""
         if self._data is None:
             self.set_data(b"".join([chunk async for chunk in self.iter_encoded()]))
+        else:
+            await trio.lowlevel.checkpoint()
         assert self._data is not None
         return self._data.decode() if as_text else self._data
 

@@ -17,6 +17,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+import trio
 from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from ._ctx import (
@@ -144,15 +145,18 @@ async def _context(app: TrioWeb, extra: dict[str, Any]) -> dict[str, Any]:
 async def render_template(template_name_or_list: str | list[str | Any], **context: Any) -> str:
     """Render a template from the app's (or a blueprint's) template folders with ``context``.
 
-    Raises ``jinja2.TemplateNotFound`` if no folder has it.
+    Raises ``jinja2.TemplateNotFound`` if no folder has it. A checkpoint (rendering itself
+    does not yield).
     """
+    await trio.lowlevel.checkpoint()
     app = _get_app()
     template = app.jinja_env.get_or_select_template(template_name_or_list)
     return await template.render_async(await _context(app, context))
 
 
 async def render_template_string(source: str, **context: Any) -> str:
-    """Render ``source`` as a template with ``context``."""
+    """Render ``source`` as a template with ``context``. A checkpoint."""
+    await trio.lowlevel.checkpoint()
     app = _get_app()
     template = app.jinja_env.from_string(source)
     return await template.render_async(await _context(app, context))
