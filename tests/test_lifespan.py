@@ -110,7 +110,8 @@ async def test_background_tasks_are_cancelled_at_shutdown() -> None:
 async def test_failing_background_task_is_logged_and_serving_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A background task's exception is logged; other tasks and requests carry on."""
+    """A background task's exception is logged; other tasks and requests carry on, and the test
+    client raises it when it exits."""
     app = TrioWeb(__name__)
     failed = trio.Event()
     survivor_cancelled: list[bool] = []
@@ -137,12 +138,13 @@ async def test_failing_background_task_is_logged_and_serving_goes_on(
     async def index() -> str:
         return "ok"
 
-    async with app.test_client() as client:
-        await client.get("/start")
-        await failed.wait()
-        await trio.testing.wait_all_tasks_blocked()
-        assert survivor_cancelled == []
-        assert (await client.get("/")).status_code == 200
+    with pytest.raises(ValueError, match="job failed"):
+        async with app.test_client() as client:
+            await client.get("/start")
+            await failed.wait()
+            await trio.testing.wait_all_tasks_blocked()
+            assert survivor_cancelled == []
+            assert (await client.get("/")).status_code == 200
     assert survivor_cancelled == [True]
     (record,) = [r for r in caplog.records if r.getMessage().startswith("Background task")]
     assert isinstance(record.exc_info[1], ValueError)

@@ -33,6 +33,7 @@ from ._request import BaseRequest, Request
 from ._response import Response, coerce_response, from_http_exception
 from ._routing import Router
 from ._scaffold import Kind, Scaffold, require_async
+from ._tasks import report_task_error
 from ._types import LifespanHook, Receive, Scope, Send, ViewFunc
 from ._websocket import DisconnectSweeper, Websocket, WebsocketState
 
@@ -81,6 +82,8 @@ class TrioWeb(Scaffold):
         self.nursery: trio.Nursery | None = None
         #: Looks after the websockets' disconnect detection while the app is serving.
         self.disconnect_sweeper: DisconnectSweeper | None = None
+        #: Where the lifespan's ``trioweb.task_errors`` extension wants task errors (see _tasks).
+        self._task_errors: list[Exception] | None = None
         self.logger = log
         if self.static_folder is not None:
             self.add_static_route(self.static_url_path or "/static", "static", self)
@@ -194,7 +197,8 @@ class TrioWeb(Scaffold):
 
         It does not see the request or websocket it was started from (they end before it does);
         ``current_app`` works. An exception it raises is logged and does not stop the server or
-        other tasks. Raises ``RuntimeError`` when the app is not serving.
+        other tasks; the test client raises it when it exits. Raises ``RuntimeError`` when the
+        app is not serving.
         """
         if self.nursery is None:
             raise RuntimeError(
@@ -207,8 +211,8 @@ class TrioWeb(Scaffold):
         unbind_connection()
         try:
             await func(*args)
-        except Exception:
-            log.exception("Background task %r failed", func)
+        except Exception as error:
+            report_task_error(self._task_errors, error, f"Background task {func!r}")
 
     async def startup(self) -> None:
         """Run the ``before_serving`` functions (called by the lifespan)."""
