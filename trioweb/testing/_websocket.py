@@ -248,21 +248,19 @@ class TestWebsocket:
         exception if it raised one, and ``TypeError`` for other types. A checkpoint, also when it
         raises.
         """
-        try:
-            if isinstance(data, str):
-                message: Message = {"type": "websocket.receive", "text": data}
-            elif isinstance(data, bytes | bytearray | memoryview):
-                message = {"type": "websocket.receive", "bytes": bytes(data)}
-            else:
-                raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
+        if isinstance(data, str):
+            message: Message = {"type": "websocket.receive", "text": data}
+        elif isinstance(data, bytes | bytearray | memoryview):
+            message = {"type": "websocket.receive", "bytes": bytes(data)}
+        else:
+            await trio.lowlevel.checkpoint()
+            raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
+        if self._closed is not None or self._app_done.is_set():
+            await trio.lowlevel.checkpoint()  # before the handler's error is taken
             if self._closed is not None:
                 raise self._closed
             self._raise_app_error()
-            if self._app_done.is_set():
-                raise WebsocketDisconnectError(1006, "the app has finished")
-        except Exception:
-            await trio.lowlevel.checkpoint()
-            raise
+            raise WebsocketDisconnectError(1006, "the app has finished")
         try:
             with trio.fail_after(self.timeout):
                 await self._to_app.send(message)
