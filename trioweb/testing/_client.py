@@ -318,6 +318,8 @@ class TestClient:
                 raise RuntimeError(f"the app sent {message['type']!r} out of order")
 
         where = f"{scope['method']} {scope['path']}"
+        # The nursery below yields, but is no cancel point if the app raises before its first.
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
             with trio.fail_after(self.timeout):
                 await _run_as_task(self.app, scope, receive, send)
