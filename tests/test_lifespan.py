@@ -317,8 +317,8 @@ async def test_a_crashing_nursery_task_is_logged_and_the_app_keeps_serving(
 async def test_without_the_extension_a_crash_is_only_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Under a server (a lifespan scope without trioweb.task_errors) the crash is logged and
-    the lifespan goes on to a normal shutdown."""
+    """Under a server (a lifespan scope without trioweb.task_errors) a failed background task
+    and a crash are logged, and the lifespan goes on to a normal shutdown."""
     app = TrioWeb(__name__)
     crashed = trio.Event()
 
@@ -326,10 +326,13 @@ async def test_without_the_extension_a_crash_is_only_logged(
         crashed.set()
         raise KeyError("crashed")
 
+    async def fail() -> None:
+        raise ValueError("failed")
+
     @app.before_serving
     async def start() -> None:
-        assert app.nursery is not None
-        app.nursery.start_soon(crash)
+        app.add_background_task(fail)
+        await trio.testing.wait_all_tasks_blocked()
 
     to_app, inbox = trio.open_memory_channel[dict[str, object]](1)
     outbox, from_app = trio.open_memory_channel[dict[str, object]](1)
@@ -338,12 +341,14 @@ async def test_without_the_extension_a_crash_is_only_logged(
         nursery.start_soon(app, scope, inbox.receive, outbox.send)
         await to_app.send({"type": "lifespan.startup"})
         assert await from_app.receive() == {"type": "lifespan.startup.complete"}
+        assert app.nursery is not None
+        app.nursery.start_soon(crash)
         await crashed.wait()
         await trio.testing.wait_all_tasks_blocked()
         assert app.nursery is not None
         await to_app.send({"type": "lifespan.shutdown"})
         assert await from_app.receive() == {"type": "lifespan.shutdown.complete"}
-    assert [r.levelname for r in caplog.records] == ["CRITICAL"]
+    assert [r.levelname for r in caplog.records] == ["ERROR", "CRITICAL"]
 
 
 @pytest.mark.parametrize("phase", ["startup", "shutdown"])
