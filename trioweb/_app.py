@@ -79,6 +79,8 @@ class TrioWeb(Scaffold):
         self.before_serving_funcs: list[LifespanHook] = []
         self.after_serving_funcs: list[LifespanHook] = []
         #: The app nursery: open while the app is serving (or in ``async with test_client()``).
+        #: A task in it that raises ends it (Trio cancels its other tasks): trioweb logs that at
+        #: ``CRITICAL`` and puts a fresh nursery here (see :doc:`howto/lifespan`).
         self.nursery: trio.Nursery | None = None
         #: Looks after the websockets' disconnect detection while the app is serving.
         self.disconnect_sweeper: DisconnectSweeper | None = None

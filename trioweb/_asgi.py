@@ -16,8 +16,8 @@ Each connection runs in its own nursery (the connection nursery), owned here:
 ``lifespan``
     Owns the app nursery: the disconnect sweeper and ``before_serving`` start, background tasks
     live in the nursery until shutdown, then ``after_serving`` runs and the nursery is
-    cancelled. A task on the app nursery that raises is reported (:mod:`trioweb._tasks`) and,
-    while serving, a fresh app nursery replaces the one it ended.
+    cancelled. The app nursery is supervised (:func:`trioweb._tasks.run_app_nursery`): a task
+    that crashes it is reported, and a fresh one takes its place.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from ._ctx import bind_app, bind_request, bind_websocket
 from ._errors import WebsocketClosed
 from ._request import Request
 from ._response import Response
-from ._tasks import report_app_nursery_crash, task_error_sink
+from ._tasks import run_app_nursery, task_error_sink
 from ._types import Receive, Scope, Send
 from ._websocket import DisconnectSweeper, Websocket, WebsocketState
 
@@ -96,66 +96,36 @@ async def _watch_http_disconnect(
 
 
 async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Send) -> None:
-    """Run the app's lifespan: startup, the app nursery while serving, then shutdown.
-
-    A task started directly on ``app.nursery`` that raises ends that nursery (see
-    :mod:`trioweb._tasks`): during startup or shutdown that phase fails; while serving, the crash
-    is reported and a fresh app nursery (with a new sweeper) takes its place.
-    """
+    """Run the app's lifespan: startup, the app nursery while serving, then shutdown."""
     bind_app(app)
     app._task_errors = task_error_sink(scope)
     message = await receive()
     assert message["type"] == "lifespan.startup", message
-    phase = "startup"
-    while True:
-        body_raised = False
+    async with trio.open_nursery() as nursery:
+        app.nursery = await nursery.start(run_app_nursery, app)
+        app.disconnect_sweeper = sweeper = DisconnectSweeper(app.config["DISCONNECT_WATCH_DELAY"])
+        nursery.start_soon(sweeper.run)
         try:
-            async with trio.open_nursery() as nursery:
-                try:
-                    app.nursery = nursery
-                    app.disconnect_sweeper = DisconnectSweeper(app.config["DISCONNECT_WATCH_DELAY"])
-                    nursery.start_soon(app.disconnect_sweeper.run)
-                    if phase == "startup":
-                        try:
-                            await app.startup()
-                        except Exception as error:
-                            log.exception("before_serving failed; the app will not serve")
-                            app.nursery = app.disconnect_sweeper = None
-                            # Report before cancelling: a send in the cancelled nursery would
-                            # never happen.
-                            await send(
-                                {"type": "lifespan.startup.failed", "message": _describe(error)}
-                            )
-                            return
-                        await send({"type": "lifespan.startup.complete"})
-                        phase = "serving"
-                    message = await receive()
-                    assert message["type"] == "lifespan.shutdown", message
-                    phase = "shutdown"
-                    try:
-                        await app.shutdown()
-                    except Exception as error:
-                        log.exception("after_serving failed")
-                        await send(
-                            {"type": "lifespan.shutdown.failed", "message": _describe(error)}
-                        )
-                        return
-                except Exception:
-                    body_raised = True  # the lifespan's own error: Hypercorn raises from send
-                    raise
-                finally:
-                    nursery.cancel_scope.cancel()
-                    app.nursery = app.disconnect_sweeper = None
-            break
-        except Exception as crash:
-            if body_raised:
-                raise
-            # A task started on app.nursery raised, so trio cancelled the app nursery.
+            await app.startup()
+        except Exception as error:
+            log.exception("before_serving failed; the app will not serve")
             app.nursery = app.disconnect_sweeper = None
-            report_app_nursery_crash(app._task_errors, crash)
-            if phase != "serving":
-                await send({"type": f"lifespan.{phase}.failed", "message": _describe(crash)})
-                return
+            # Report before cancelling: a send in the cancelled nursery would never happen.
+            await send({"type": "lifespan.startup.failed", "message": _describe(error)})
+            nursery.cancel_scope.cancel()
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        assert message["type"] == "lifespan.shutdown", message
+        try:
+            await app.shutdown()
+        except Exception as error:
+            log.exception("after_serving failed")
+            await send({"type": "lifespan.shutdown.failed", "message": _describe(error)})
+            return
+        finally:
+            nursery.cancel_scope.cancel()
+            app.nursery = app.disconnect_sweeper = None
     await send({"type": "lifespan.shutdown.complete"})
 
 

@@ -1,4 +1,4 @@
-"""Errors of the tasks in the app nursery: logged, and handed to a test client that asks for them.
+"""The app nursery's failures: logged, and handed to a test client that asks for them.
 
 A background task's exception has no caller to go to: under a server it is logged and the worker
 keeps serving. A test must still fail because of it, so the lifespan scope may carry the ASGI
@@ -8,19 +8,25 @@ sends one and raises what it holds when it exits; a server sends none, so nothin
 
 Two kinds of tasks end up here:
 
-* a task started with ``add_background_task``, whose exception is caught in the task itself, so
-  the other tasks of the app nursery go on;
-* a task started directly on ``app.nursery`` whose exception escapes it. Trio then cancels the
-  whole nursery (the other background tasks and the disconnect sweeper). The lifespan reports
-  the crash at ``CRITICAL`` level and opens a fresh app nursery, so the worker keeps serving its
-  connections (see :func:`trioweb._asgi.handle_lifespan`).
+* a task started with ``add_background_task``, whose exception is caught in the task itself
+  (:func:`report_task_error`), so the other tasks of the app nursery go on;
+* a task started directly on ``app.nursery`` whose exception escapes it. Trio then cancels that
+  nursery and every task in it. :func:`run_app_nursery`, the task that holds the app nursery,
+  reports the crash at ``CRITICAL`` level and opens a fresh app nursery, so the worker keeps
+  serving; the lifespan (``before_serving``, ``after_serving``) and the disconnect sweeper run
+  outside it and are not touched.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import trio
+
+if TYPE_CHECKING:
+    from ._app import TrioWeb
 
 #: The key of the lifespan scope's ``extensions`` that asks the app to hand over task errors.
 TASK_ERRORS = "trioweb.task_errors"
@@ -41,9 +47,32 @@ def report_task_error(sink: list[Exception] | None, error: Exception, what: str)
         sink.append(error)
 
 
-def report_app_nursery_crash(sink: list[Exception] | None, error: Exception) -> None:
-    """Log, at ``CRITICAL``, a task started directly on ``app.nursery`` that raised (``error``:
-    what the nursery raised), and hand it to ``sink``, without its one-member groups."""
+async def run_app_nursery(
+    app: TrioWeb, *, task_status: trio.TaskStatus[trio.Nursery] = trio.TASK_STATUS_IGNORED
+) -> NoReturn:
+    """Hold the app nursery until cancelled: ``app.nursery = await nursery.start(run_app_nursery,
+    app)`` returns it open. When a task in it raises, trio cancels it; this logs the exception
+    at ``CRITICAL``, appends it to the task error sink and sets ``app.nursery`` to a fresh one."""
+    started = False
+    while True:
+        try:
+            async with trio.open_nursery() as nursery:
+                if started:
+                    app.nursery = nursery
+                else:
+                    task_status.started(nursery)
+                    started = True
+                await trio.sleep_forever()
+        except BaseExceptionGroup as group:
+            crash, rest = group.split(Exception)
+            if crash is not None:
+                _report_crash(app._task_errors, crash)
+            if rest is not None:  # Cancelled: the lifespan is ending (or KeyboardInterrupt...)
+                raise rest from None
+
+
+def _report_crash(sink: list[Exception] | None, crash: ExceptionGroup[Exception]) -> None:
+    error: Exception = crash
     while isinstance(error, ExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     log.critical(

@@ -64,7 +64,8 @@ class TestWebsocket:
     Entering performs the handshake: it returns once the app accepts, and raises
     :class:`WebsocketResponseError` if the app rejects. Leaving delivers a disconnect (code 1000)
     unless :meth:`close` already did, and returns only after the handler has finished its cleanup;
-    an exception the handler raised is re-raised there (or from the pending :meth:`receive`).
+    an exception the handler raised is re-raised there (or from the pending :meth:`receive`). If
+    the block itself raised, its exception leaves instead, with a note that shows the handler's.
     """
 
     __test__ = False
@@ -224,6 +225,8 @@ class TestWebsocket:
     async def _finish(self, code: int = 1000, reason: str = "") -> None:
         """Tell the app the client left (unless it knows), then wait for the handler to end.
 
+        From here on the app's sends complete without being delivered (see the module's rules).
+
         If the handler's queue is full (it is not receiving), the disconnect cannot be queued:
         the connection is torn down instead, cancelling the app as a server shutdown would.
         """
@@ -319,7 +322,8 @@ class TestWebsocket:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close from the client side: the app sees a disconnect with ``code`` and ``reason``.
-        Returns once the handler has finished."""
+        Returns once the handler has finished, and raises its exception if it raised one;
+        messages not yet received are dropped."""
         await self._finish(code, reason)
         self._raise_app_error()
 
