@@ -374,6 +374,17 @@ async def test_a_failed_background_task_is_raised_when_the_client_exits() -> Non
     assert app.nursery is None
 
 
+async def test_leaving_is_a_checkpoint_when_it_raises_a_task_error() -> None:
+    """The client's exit yields to the scheduler before it raises a task's error."""
+    task = trio.lowlevel.current_task()
+    with pytest.raises(ValueError, match="job failed"):  # noqa: PT012 (raised on exit)
+        async with _app_with_tasks("job failed").test_client() as client:
+            await client.get("/start")
+            await trio.testing.wait_all_tasks_blocked()
+            schedule_points = task._schedule_points
+    assert task._schedule_points > schedule_points
+
+
 async def test_several_failed_background_tasks_are_raised_as_a_group() -> None:
     """Several failed tasks: an ExceptionGroup of their exceptions, in the order they failed."""
     with pytest.raises(ExceptionGroup, match="tasks in the app nursery raised") as raised:
