@@ -152,6 +152,12 @@ async def test_testing_example_background_task() -> None:
         await testing_example.test_background_task_runs()
 
 
+async def test_testing_example_failing_background_task() -> None:
+    """The testing how-to's failing background task test passes."""
+    with trio.fail_after(5):
+        await testing_example.test_failing_background_task_fails_the_test()
+
+
 async def test_testing_example_virtual_clock(autojump_clock: trio.abc.Clock) -> None:
     """The testing how-to's autojump_clock test passes."""
     with trio.fail_after(5):
@@ -859,6 +865,7 @@ async def test_ws_testing_example_with_client(test: Callable[..., Any]) -> None:
         ws_testing_example.test_text_is_refused_with_close_1003,
         ws_testing_example.test_leaving_runs_the_handlers_cleanup,
         ws_testing_example.test_handler_errors_fail_the_test,
+        ws_testing_example.test_a_fast_sender_waits_for_the_test,
     ],
     ids=lambda test: test.__name__,
 )

@@ -112,7 +112,8 @@ async def test_background_tasks_are_cancelled_at_shutdown() -> None:
 async def test_failing_background_task_is_logged_and_serving_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A background task's exception is logged; other tasks and requests carry on."""
+    """A background task's exception is logged; other tasks and requests carry on, and the test
+    client raises it when it exits."""
     app = TrioWeb(__name__)
     failed = trio.Event()
     survivor_cancelled: list[bool] = []
@@ -139,12 +140,13 @@ async def test_failing_background_task_is_logged_and_serving_goes_on(
     async def index() -> str:
         return "ok"
 
-    async with app.test_client() as client:
-        await client.get("/start")
-        await failed.wait()
-        await trio.testing.wait_all_tasks_blocked()
-        assert survivor_cancelled == []
-        assert (await client.get("/")).status_code == 200
+    with pytest.raises(ValueError, match="job failed"):  # noqa: PT012 (raised on exit)
+        async with app.test_client() as client:
+            await client.get("/start")
+            await failed.wait()
+            await trio.testing.wait_all_tasks_blocked()
+            assert survivor_cancelled == []
+            assert (await client.get("/")).status_code == 200
     assert survivor_cancelled == [True]
     (record,) = [r for r in caplog.records if r.getMessage().startswith("Background task")]
     assert isinstance(record.exc_info[1], ValueError)
@@ -419,3 +421,147 @@ async def test_while_serving_needs_an_async_generator_function() -> None:
 
     with pytest.raises(TypeError, match="must be an async generator function"):
         app.while_serving(not_a_generator)  # type: ignore[arg-type]
+
+
+# A task started directly on app.nursery that raises ---------------------------------------------
+
+
+def _app_with_a_crashing_task() -> tuple[TrioWeb, list[str]]:
+    """An app whose /crash starts a task on app.nursery that raises, beside a background task
+    started at startup; ``events`` records what happens to them."""
+    app = TrioWeb(__name__)
+    events: list[str] = []
+
+    async def survivor() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            events.append("background task cancelled")
+
+    async def crash() -> None:
+        raise KeyError("crashed")
+
+    @app.before_serving
+    async def start() -> None:
+        app.add_background_task(survivor)
+
+    @app.route("/crash")
+    async def start_crash() -> str:
+        assert app.nursery is not None
+        app.nursery.start_soon(crash)
+        return "started"
+
+    @app.route("/later")
+    async def later() -> str:
+        app.add_background_task(survivor)
+        return "still serving"
+
+    return app, events
+
+
+async def test_a_crashing_nursery_task_is_logged_and_the_app_keeps_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A task on app.nursery that raises takes that nursery down (trio cancels its other
+    tasks), is logged at CRITICAL, and a fresh app nursery takes its place: requests and
+    add_background_task go on working; the test client raises the crash on exit."""
+    app, events = _app_with_a_crashing_task()
+    with pytest.raises(KeyError, match="crashed"):  # noqa: PT012 (raised on exit)
+        async with app.test_client() as client:
+            first = app.nursery
+            await client.get("/crash")
+            await trio.testing.wait_all_tasks_blocked()
+            assert events == ["background task cancelled"]
+            assert app.nursery is not None
+            assert app.nursery is not first
+            assert await (await client.get("/later")).get_data() == b"still serving"
+    assert events == ["background task cancelled"] * 2
+    (record,) = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert "app.add_background_task()" in record.getMessage()
+    assert isinstance(record.exc_info[1], KeyError)
+
+
+async def test_without_the_extension_a_crash_is_only_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Under a server (a lifespan scope without trioweb.task_errors) a failed background task
+    and a crash are logged, and the lifespan goes on to a normal shutdown."""
+    app = TrioWeb(__name__)
+    crashed = trio.Event()
+
+    async def crash() -> None:
+        crashed.set()
+        raise KeyError("crashed")
+
+    async def fail() -> None:
+        raise ValueError("failed")
+
+    @app.before_serving
+    async def start() -> None:
+        app.add_background_task(fail)
+        await trio.testing.wait_all_tasks_blocked()
+
+    to_app, inbox = trio.open_memory_channel[dict[str, object]](1)
+    outbox, from_app = trio.open_memory_channel[dict[str, object]](1)
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(app, scope, inbox.receive, outbox.send)
+        await to_app.send({"type": "lifespan.startup"})
+        assert await from_app.receive() == {"type": "lifespan.startup.complete"}
+        assert app.nursery is not None
+        app.nursery.start_soon(crash)
+        await crashed.wait()
+        await trio.testing.wait_all_tasks_blocked()
+        assert app.nursery is not None
+        await to_app.send({"type": "lifespan.shutdown"})
+        assert await from_app.receive() == {"type": "lifespan.shutdown.complete"}
+    assert [r.levelname for r in caplog.records] == ["ERROR", "CRITICAL"]
+
+
+@pytest.mark.parametrize("phase", ["startup", "shutdown"])
+async def test_a_crash_during_startup_or_shutdown_leaves_them_alone(phase: str) -> None:
+    """A task on app.nursery that raises while before_serving or after_serving runs ends only
+    the app nursery: the lifespan phase completes, and the client raises the crash on exit."""
+    app = TrioWeb(__name__)
+    events: list[str] = []
+
+    async def crash() -> None:
+        raise KeyError("crashed")
+
+    async def crash_and_go_on() -> None:
+        assert app.nursery is not None
+        app.nursery.start_soon(crash)
+        await trio.testing.wait_all_tasks_blocked()
+        events.append(f"{phase} completed")
+
+    if phase == "startup":
+        app.before_serving(crash_and_go_on)
+    else:
+        app.after_serving(crash_and_go_on)
+    with pytest.raises(KeyError, match="crashed"):
+        async with app.test_client():
+            pass
+    assert events == [f"{phase} completed"]
+    assert app.nursery is None
+
+
+async def test_a_task_that_raises_when_cancelled_at_shutdown() -> None:
+    """A task on app.nursery whose cleanup raises at shutdown: the shutdown completes and the
+    client raises the cleanup's exception."""
+    app = TrioWeb(__name__)
+
+    async def bad_cleanup() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            raise OSError("cleanup failed")
+
+    @app.before_serving
+    async def start() -> None:
+        assert app.nursery is not None
+        app.nursery.start_soon(bad_cleanup)
+
+    with pytest.raises(OSError, match="cleanup failed"):
+        async with app.test_client():
+            pass
+    assert app.nursery is None

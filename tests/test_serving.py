@@ -277,3 +277,57 @@ async def test_ctrl_c_and_sigterm_stop_run(signum: signal.Signals) -> None:
             assert not scope.cancel_called
             signal.raise_signal(signum)
     assert scope.cancel_called
+
+
+async def test_failing_tasks_under_a_server_are_logged_and_it_keeps_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Served by Hypercorn, a failed background task and a task that crashes app.nursery are
+    logged (ERROR, CRITICAL); the server goes on answering and starting background tasks."""
+    app = TrioWeb(__name__)
+    done = trio.Event()
+
+    async def fail() -> None:
+        raise ValueError("background task failed")
+
+    async def crash() -> None:
+        raise KeyError("crashed the app nursery")
+
+    async def finish() -> None:
+        done.set()
+
+    @app.route("/fail")
+    async def start_fail() -> str:
+        app.add_background_task(fail)
+        assert app.nursery is not None
+        app.nursery.start_soon(crash)
+        return "started"
+
+    @app.route("/later")
+    async def later() -> str:
+        app.add_background_task(finish)
+        return "still serving"
+
+    crash_logged = _LogEvent(logging.CRITICAL)
+    logging.getLogger("trioweb").addHandler(crash_logged)
+    try:
+        async with served(app) as client:
+            assert (await client.get("/fail")).text == "started"
+            await crash_logged.event.wait()
+            assert (await client.get("/later")).text == "still serving"
+            await done.wait()
+    finally:
+        logging.getLogger("trioweb").removeHandler(crash_logged)
+    failures = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert sorted(type(r.exc_info[1]).__name__ for r in failures) == ["KeyError", "ValueError"]
+
+
+class _LogEvent(logging.Handler):
+    """A log handler that sets ``event`` when a record of ``level`` or above is logged."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.event = trio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.event.set()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _checkpoints import assert_raises_at_a_checkpoint
 from werkzeug.datastructures import Headers
 
 from trioweb import LifespanError, TrioWeb, request
@@ -317,3 +318,119 @@ async def test_lifespan_failure_message_from_another_app() -> None:
     with pytest.raises(LifespanError, match=r"^lifespan startup failed: $"):
         async with TestClient(app):
             raise AssertionError("not reached")
+
+
+# Checkpoints ----------------------------------------------------------------------------------
+
+
+async def test_methods_are_checkpoints_even_when_they_raise() -> None:
+    """Each async method of TestClient that raises is a checkpoint first: a test looping on it
+    can still be cancelled, and other tasks get to run."""
+    app = TrioWeb(__name__)
+    failing = TrioWeb(__name__)
+
+    @failing.before_serving
+    async def refuse() -> None:
+        raise OSError("no database")
+
+    client = app.test_client()
+    async with client:
+        await assert_raises_at_a_checkpoint(client.__aenter__, RuntimeError, "already open")
+        await assert_raises_at_a_checkpoint(lambda: client.get("/", json={1}), TypeError, "set")
+    async with TestClient(_raw_app(_crash)) as crashing:
+        await assert_raises_at_a_checkpoint(lambda: crashing.get("/"), OSError, "app crashed")
+    await assert_raises_at_a_checkpoint(
+        failing.test_client().__aenter__, LifespanError, "no database"
+    )
+
+
+# Errors of the app's tasks --------------------------------------------------------------------
+
+
+def _app_with_tasks(*failures: str) -> TrioWeb:
+    """An app whose /start starts a background task per failure, each raising ValueError(it)."""
+    app = TrioWeb(__name__)
+
+    async def fail(message: str) -> None:
+        raise ValueError(message)
+
+    @app.route("/start")
+    async def start() -> str:
+        for message in failures:
+            app.add_background_task(fail, message)
+        return "started"
+
+    return app
+
+
+async def test_a_failed_background_task_is_raised_when_the_client_exits() -> None:
+    """The exception of a background task fails the test: the client raises it on exit, as it is,
+    after the lifespan has shut down."""
+    app = _app_with_tasks("job failed")
+    with pytest.raises(ValueError, match="job failed"):  # noqa: PT012
+        async with app.test_client() as client:
+            assert (await client.get("/start")).status_code == 200
+            await trio.testing.wait_all_tasks_blocked()
+    assert app.nursery is None
+
+
+async def test_leaving_is_a_checkpoint_when_it_raises_a_task_error() -> None:
+    """The client's exit yields to the scheduler before it raises a task's error."""
+    task = trio.lowlevel.current_task()
+    with pytest.raises(ValueError, match="job failed"):  # noqa: PT012 (raised on exit)
+        async with _app_with_tasks("job failed").test_client() as client:
+            await client.get("/start")
+            await trio.testing.wait_all_tasks_blocked()
+            schedule_points = task._schedule_points
+    assert task._schedule_points > schedule_points
+
+
+async def test_several_failed_background_tasks_are_raised_as_a_group() -> None:
+    """Several failed tasks: an ExceptionGroup of their exceptions, in the order they failed."""
+    with pytest.raises(ExceptionGroup, match="tasks in the app nursery raised") as raised:
+        async with _app_with_tasks("one", "two").test_client() as client:
+            await client.get("/start")
+    assert sorted(str(error) for error in raised.value.exceptions) == ["one", "two"]
+
+
+async def test_task_errors_are_noted_on_the_tests_own_failure() -> None:
+    """If the test body raises too, its exception leaves the client with a note per task error,
+    with the task's traceback."""
+    with pytest.raises(AssertionError, match="the test's own") as raised:  # noqa: PT012
+        async with _app_with_tasks("job failed").test_client() as client:
+            await client.get("/start")
+            await trio.testing.wait_all_tasks_blocked()
+            raise AssertionError("the test's own failure")
+    (note,) = raised.value.__notes__
+    assert note.startswith("A task in the app nursery also raised:\nTraceback")
+    assert note.endswith("ValueError: job failed")
+
+
+async def test_task_errors_are_noted_on_a_failed_shutdown() -> None:
+    """A failing after_serving raises LifespanError, with the task errors noted on it."""
+    app = _app_with_tasks("job failed")
+
+    @app.after_serving
+    async def stop() -> None:
+        raise OSError("cannot flush")
+
+    with pytest.raises(LifespanError, match="cannot flush") as raised:
+        async with app.test_client() as client:
+            await client.get("/start")
+    assert raised.value.__notes__[0].endswith("ValueError: job failed")
+
+
+async def test_the_lifespan_scope_offers_the_task_errors_extension() -> None:
+    """The lifespan scope the client sends carries ``trioweb.task_errors``: a list, empty at
+    first, that the client raises from on exit, whatever app appended to it."""
+    offered: list[Any] = []
+
+    async def app(scope: Message, receive: Any, send: Any) -> None:
+        offered.append(list(scope["extensions"]["trioweb.task_errors"]))
+        scope["extensions"]["trioweb.task_errors"].append(KeyError("from another app"))
+        await _raw_app(_no_response)(scope, receive, send)
+
+    with pytest.raises(KeyError, match="from another app"):
+        async with TestClient(app):
+            pass
+    assert offered == [[]]

@@ -3,14 +3,24 @@ endings. The test client drives any ASGI app, so it must say clearly what went w
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import trio
+import trio.testing
+from _checkpoints import assert_raises_at_a_checkpoint
 
 from trioweb import Response, TrioWeb, WebsocketClosed, websocket
-from trioweb.testing import TestClient, WebsocketDisconnectError, WebsocketResponseError
+from trioweb.testing import (
+    TestClient,
+    TestWebsocket,
+    WebsocketDisconnectError,
+    WebsocketResponseError,
+)
 from trioweb.testing._util import lone_exception_unwrapped
+from trioweb.testing._websocket import CLIENT_QUEUE_SIZE
 
 Message = dict[str, Any]
 
@@ -40,6 +50,18 @@ def raw_app(*to_send: Message, then: str = "return") -> Any:
 
 
 ACCEPT = {"type": "websocket.accept"}
+
+
+def raw_lifespan(websocket_app: Any) -> Any:
+    """``websocket_app`` with a lifespan that just answers, for the test client."""
+
+    async def app(scope: Message, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await raw_app()(scope, receive, send)
+            return
+        await websocket_app(scope, receive, send)
+
+    return app
 
 
 @pytest.mark.parametrize(
@@ -128,6 +150,260 @@ def test_a_group_of_several_exceptions_stays_a_group() -> None:
     with pytest.raises(ExceptionGroup) as raised, lone_exception_unwrapped():
         raise group
     assert raised.value is group
+
+
+# Checkpoints ----------------------------------------------------------------------------------
+
+
+def _echo_until(word: str) -> TrioWeb:
+    """An app whose /ws echoes text, closes with 4000 on "close", and raises on "boom"."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        while True:
+            message = await websocket.receive()
+            if message == "boom":
+                raise ValueError("the handler broke")
+            if message == word:
+                await websocket.close(4000, "asked to")
+                return
+            await websocket.send(message)
+
+    return app
+
+
+async def _closed_by_the_app(conn: TestWebsocket) -> None:
+    await conn.send("close")
+    with pytest.raises(WebsocketDisconnectError):
+        await conn.receive()
+
+
+async def _handler_raised(conn: TestWebsocket) -> None:
+    await conn.send("boom")
+    await trio.testing.wait_all_tasks_blocked()
+
+
+async def _nothing(conn: TestWebsocket) -> None:
+    await trio.lowlevel.checkpoint()
+
+
+async def _sent_not_json(conn: TestWebsocket) -> None:
+    await conn.send("not json")
+
+
+@pytest.mark.parametrize(
+    ("prepare", "call", "error", "match"),
+    [
+        (_nothing, lambda conn: conn.send(3), TypeError, "not int"),
+        (_closed_by_the_app, lambda conn: conn.send("x"), WebsocketDisconnectError, "4000"),
+        (_handler_raised, lambda conn: conn.send("x"), ValueError, "the handler broke"),
+        (_nothing, lambda conn: conn.send_json({1, 2}), TypeError, "set"),
+        (_closed_by_the_app, lambda conn: conn.receive(), WebsocketDisconnectError, "4000"),
+        (_handler_raised, lambda conn: conn.receive(), ValueError, "the handler broke"),
+        (_sent_not_json, lambda conn: conn.receive_json(), ValueError, "Expecting value"),
+        (_handler_raised, lambda conn: conn.close(), ValueError, "the handler broke"),
+    ],
+    ids=[
+        "send-bad-type",
+        "send-after-close",
+        "send-after-handler-error",
+        "send_json-not-encodable",
+        "receive-after-close",
+        "receive-handler-error",
+        "receive_json-not-json",
+        "close-handler-error",
+    ],
+)
+async def test_methods_are_checkpoints_even_when_they_raise(
+    prepare: Callable[[TestWebsocket], Awaitable[None]],
+    call: Callable[[TestWebsocket], Awaitable[Any]],
+    error: type[Exception],
+    match: str,
+) -> None:
+    """Each method of TestWebsocket that raises is a checkpoint first: a test that loops on it
+    catching the error can still be cancelled, and lets other tasks run."""
+    async with _echo_until("close").test_client() as client, client.websocket("/ws") as conn:
+        await prepare(conn)
+        await assert_raises_at_a_checkpoint(lambda: call(conn), error, match)
+
+
+async def test_entering_and_leaving_are_checkpoints_even_when_they_raise() -> None:
+    """A refused handshake and a handler's error at the block's end raise at a checkpoint."""
+    app = _echo_until("close")
+
+    @app.websocket("/refused")
+    async def refused() -> Any:
+        return "no", 403
+
+    async with app.test_client() as client:
+        await assert_raises_at_a_checkpoint(
+            lambda: client.websocket("/refused").__aenter__(), WebsocketResponseError, "403"
+        )
+        task = trio.lowlevel.current_task()
+        with pytest.raises(ValueError, match="broke"):  # noqa: PT012 (the block's end raises)
+            async with client.websocket("/ws") as conn:
+                await _handler_raised(conn)
+                schedule_points = task._schedule_points
+        assert task._schedule_points > schedule_points
+
+
+# Errors on both sides ---------------------------------------------------------------------------
+
+
+async def test_the_handlers_error_is_noted_on_the_tests_own_failure() -> None:
+    """When the test body raises while the handler has raised too, the body's exception leaves
+    the block with a note that shows the handler's exception and its traceback."""
+    async with _echo_until("close").test_client() as client:
+        with pytest.raises(AssertionError, match="the test's own failure") as raised:  # noqa: PT012
+            async with client.websocket("/ws") as conn:
+                await _handler_raised(conn)
+                raise AssertionError("the test's own failure")
+    (note,) = raised.value.__notes__
+    assert note.startswith("The websocket handler of /ws also raised:\nTraceback")
+    assert "in ws\n" in note
+    assert note.endswith("ValueError: the handler broke")
+
+
+async def test_a_body_that_raises_alone_has_no_note() -> None:
+    """A handler that ended well adds nothing to the test's exception."""
+    async with _echo_until("close").test_client() as client:
+        with pytest.raises(KeyError) as raised:
+            async with client.websocket("/ws"):
+                raise KeyError("only this")
+    assert not hasattr(raised.value, "__notes__")
+
+
+# The app's outbox -------------------------------------------------------------------------------
+
+
+def _firehose(sent: list[int], cleaned_up: trio.Event) -> TrioWeb:
+    """An app whose /ws sends numbers as fast as it can, forever, recording each sent."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        try:
+            for number in itertools.count():
+                await websocket.send(str(number))
+                sent.append(number)
+        finally:
+            cleaned_up.set()
+
+    return app
+
+
+async def test_a_handler_that_sends_faster_than_the_test_receives_is_held_back() -> None:
+    """The handler gets at most CLIENT_QUEUE_SIZE (10) messages ahead of the test's receive();
+    its send() then waits, as on a socket whose client reads slowly. Leaving lets the waiting
+    send complete, and the handler's cleanup runs (once trioweb's disconnect listener notices
+    the handler is not receiving and cancels it)."""
+    sent: list[int] = []
+    cleaned_up = trio.Event()
+    async with _firehose(sent, cleaned_up).test_client() as client:
+        async with client.websocket("/ws") as conn:
+            assert [await conn.receive() for _ in range(3)] == ["0", "1", "2"]
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(sent) == 3 + CLIENT_QUEUE_SIZE
+            assert CLIENT_QUEUE_SIZE == 10
+        assert cleaned_up.is_set()
+
+
+@pytest.mark.parametrize("leave", ["block", "close"])
+async def test_leaving_completes_the_apps_waiting_sends(leave: str) -> None:
+    """Once the test has left (the block ends, or close()), the sends of an app stuck on a full
+    outbox complete and go nowhere, as Hypercorn's do once the client is gone; the app then
+    sees the disconnect."""
+    seen: list[Any] = []
+
+    async def app(scope: Message, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        for number in range(CLIENT_QUEUE_SIZE + 5):
+            await send({"type": "websocket.send", "text": str(number)})
+        seen.append("all sent")
+        seen.append(await receive())
+
+    async with TestClient(raw_lifespan(app)) as client:
+        async with client.websocket("/ws") as conn:
+            await trio.testing.wait_all_tasks_blocked()
+            assert seen == []
+            if leave == "close":
+                await conn.close(4001, "enough")
+        code = 4001 if leave == "close" else 1000
+    assert seen[0] == "all sent"
+    assert seen[1]["type"] == "websocket.disconnect"
+    assert seen[1]["code"] == code
+
+
+async def test_the_apps_close_behind_a_full_outbox() -> None:
+    """An app that closes after filling the outbox: the test receives every message, then the
+    close; if the test leaves instead, the close completes and the handler finishes."""
+    done: list[str] = []
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        try:
+            for number in range(CLIENT_QUEUE_SIZE + 2):
+                await websocket.send(str(number))
+            await websocket.close(4002, "that is all")
+        finally:
+            done.append("handler finished")
+
+    async with app.test_client() as client:
+        async with client.websocket("/ws") as conn:
+            received = [await conn.receive() for _ in range(CLIENT_QUEUE_SIZE + 2)]
+            with pytest.raises(WebsocketDisconnectError, match="4002: that is all"):
+                await conn.receive()
+        assert received == [str(n) for n in range(CLIENT_QUEUE_SIZE + 2)]
+        async with client.websocket("/ws"):
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(done) == 1  # the second handler is still waiting to send
+    assert done == ["handler finished"] * 2
+
+
+# Several receivers ------------------------------------------------------------------------------
+
+
+async def test_several_tasks_may_receive_at_once() -> None:
+    """As with trio-websocket, two tasks may wait in receive() at once (no BusyResourceError):
+    each message goes to one of them, and both see the app's close."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        await websocket.receive()
+        await websocket.send("a")
+        await websocket.send("b")
+        await websocket.receive()
+        await websocket.close(4003)
+
+    got: list[Any] = []
+
+    async def receive_twice(conn: TestWebsocket) -> None:
+        got.append(await conn.receive())
+        try:
+            await conn.receive()
+        except WebsocketDisconnectError as closed:
+            got.append(closed.code)
+
+    async with (
+        app.test_client() as client,
+        client.websocket("/ws") as conn,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(receive_twice, conn)
+        nursery.start_soon(receive_twice, conn)
+        await trio.testing.wait_all_tasks_blocked()
+        await conn.send("go")
+        await trio.testing.wait_all_tasks_blocked()
+        await conn.send("close")
+    assert sorted(map(str, got)) == ["4003", "4003", "a", "b"]
 
 
 # The websocket edge's rarer endings -------------------------------------------------------------

@@ -29,6 +29,7 @@ from ._response import Response, coerce_response
 from ._routing import Router
 from ._scaffold import Scaffold, require_async
 from ._sessions import SecureCookieSessionInterface, SessionInterface
+from ._tasks import report_task_error
 from ._templating import TemplateRegistry
 from ._types import LifespanHook, Receive, Scope, Send, ViewFunc
 
@@ -83,9 +84,13 @@ class TrioWeb(TemplateRegistry, Scaffold):
         self.jinja_globals: dict[str, Any] = {}
         self.jinja_tests: dict[str, Callable[..., Any]] = {}
         #: The app nursery: open while the app is serving (or in ``async with test_client()``).
+        #: A task in it that raises ends it (Trio cancels its other tasks): trioweb logs that at
+        #: ``CRITICAL`` and puts a fresh nursery here (see :doc:`howto/lifespan`).
         self.nursery: trio.Nursery | None = None
         # The disconnect listener of the app's websockets, while the app is serving.
         self._disconnect_listener: DisconnectListener | None = None
+        # Where the lifespan's ``trioweb.task_errors`` extension wants task errors (see _tasks).
+        self._task_errors: list[Exception] | None = None
         self.logger = log
         if self.static_folder is not None:
             self.add_static_route(self.static_url_path or "/static", "static", self)
@@ -217,7 +222,8 @@ class TrioWeb(TemplateRegistry, Scaffold):
 
         It does not see the request or websocket it was started from (they end before it does);
         ``current_app`` works. An exception it raises is logged and does not stop the server or
-        other tasks. Raises ``RuntimeError`` when the app is not serving.
+        other tasks; the test client raises it when it exits. Raises ``RuntimeError`` when the
+        app is not serving.
         """
         if self.nursery is None:
             raise RuntimeError(
@@ -230,8 +236,8 @@ class TrioWeb(TemplateRegistry, Scaffold):
         unbind_connection()
         try:
             await func(*args)
-        except Exception:
-            log.exception("Background task %r failed", func)
+        except Exception as error:
+            report_task_error(self._task_errors, error, f"Background task {func!r}")
 
     def while_serving(
         self, func: Callable[[], AsyncGenerator[Any, None]]

@@ -15,7 +15,8 @@ is :mod:`trioweb._pipeline`'s, how a disconnect is noticed :mod:`trioweb._listen
 ``lifespan``
     Owns the app nursery: the disconnect listener and ``before_serving`` start, background tasks
     live in the nursery until shutdown, then ``after_serving`` runs and the nursery is
-    cancelled.
+    cancelled. The app nursery is supervised (:func:`trioweb._tasks.run_app_nursery`): a task
+    that crashes it is reported, and a fresh one takes its place.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ._ctx import bind_app, bind_request, bind_websocket
 from ._listener import DisconnectListener, listen_for_http_disconnect
 from ._pipeline import Outcome
 from ._request import Request
+from ._tasks import run_app_nursery, task_error_sink
 from ._types import Receive, Scope, Send
 from ._websocket import Websocket
 
@@ -123,10 +125,11 @@ _GOING_AWAY = (1001, "the server is shutting down")
 async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Send) -> None:
     """Run the app's lifespan: startup, the app nursery while serving, then shutdown."""
     bind_app(app)
+    app._task_errors = task_error_sink(scope)
     message = await receive()
     assert message["type"] == "lifespan.startup", message
     async with trio.open_nursery() as nursery:
-        app.nursery = nursery
+        app.nursery = await nursery.start(run_app_nursery, app)
         app._disconnect_listener = listener = DisconnectListener(
             app.config["DISCONNECT_LISTENER_DELAY"]
         )

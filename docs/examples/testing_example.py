@@ -78,6 +78,23 @@ async def test_background_task_runs() -> None:
         assert sent == ["ada"]
 
 
+async def test_failing_background_task_fails_the_test() -> None:
+    """An exception in a background task is raised when the client exits."""
+    app = TrioWeb(__name__)
+
+    async def send_welcome(name: str) -> None:
+        raise ConnectionRefusedError("the mail server is down")
+
+    @app.post("/welcome/<name>")
+    async def welcome(name: str) -> tuple[str, int]:
+        app.add_background_task(send_welcome, name)
+        return "", 202
+
+    with pytest.raises(ConnectionRefusedError, match="mail server"):
+        async with app.test_client() as client:
+            await client.post("/welcome/ada")
+
+
 async def test_failing_startup_is_reported() -> None:
     """A before_serving function that raises makes the client raise LifespanError."""
     app = TrioWeb(__name__)

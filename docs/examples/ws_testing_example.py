@@ -8,6 +8,7 @@ import json
 
 import pytest
 import trio
+import trio.testing
 import ws_auth
 import ws_cleanup
 import ws_messages
@@ -101,6 +102,25 @@ async def test_handler_errors_fail_the_test() -> None:
         await ws.send_json([1, 0])
         with pytest.raises(ZeroDivisionError):
             await ws.receive()
+
+
+async def test_a_fast_sender_waits_for_the_test() -> None:
+    """The handler gets at most 10 messages ahead of the test; leaving lets it finish."""
+    app = TrioWeb(__name__)
+    sent: list[int] = []
+
+    @app.websocket("/feed")
+    async def feed() -> None:
+        for number in range(1000):
+            await websocket.send_json(number)
+            sent.append(number)
+
+    async with app.test_client() as client:
+        async with client.websocket("/feed") as ws:
+            assert await ws.receive_json() == 0
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(sent) == 1 + 10  # one received, ten waiting for the test
+        assert len(sent) == 1000  # once the test left, the other sends went nowhere
 
 
 async def test_inbox_over_a_real_connection(live_server: LiveServer) -> None:

@@ -3,11 +3,18 @@
 It runs the app's lifespan in its own nursery (``before_serving`` on entry, ``after_serving`` and
 cancellation of background tasks on exit), builds request bodies and scopes with werkzeug's
 :class:`~werkzeug.test.EnvironBuilder`, and runs each request as its own task, as a server does.
-Every wait is bounded by the client's ``timeout`` and fails with ``trio.TooSlowError``.
+Every wait is bounded by the client's ``timeout`` and fails with ``trio.TooSlowError``; every
+async method is a checkpoint, also when it raises.
+
+The lifespan scope carries the ``trioweb.task_errors`` extension (:mod:`trioweb._tasks`), a list
+into which a trioweb app appends the exceptions that ended tasks of its app nursery. Under a server
+they are only logged; the client raises them when it exits (one as itself, several as an
+``ExceptionGroup``), or notes them on the exception that is already leaving the block.
 """
 
 from __future__ import annotations
 
+import traceback
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
@@ -19,6 +26,7 @@ from werkzeug.test import EnvironBuilder
 
 from .._errors import LifespanError
 from .._response import Response
+from .._tasks import TASK_ERRORS
 from .._types import ASGIApp, Message
 from ._util import close_unwrapped, lone_exception_unwrapped
 from ._websocket import TestWebsocket, websocket_scope
@@ -54,16 +62,27 @@ class TestClient:
         self._nursery: trio.Nursery | None = None
         self._to_app: trio.MemorySendChannel[Message] | None = None
         self._from_app: trio.MemoryReceiveChannel[Message] | None = None
+        #: The ``trioweb.task_errors`` extension of the lifespan: what the app's tasks raised.
+        self._task_errors: list[Exception] = []
 
     async def __aenter__(self) -> TestClient:
+        """Start the app's lifespan; raises :exc:`~trioweb.LifespanError` if it fails to start.
+        A checkpoint, also when it raises."""
         if self._stack is not None:
+            await trio.lowlevel.checkpoint()
             raise RuntimeError("this test client is already open; use a new one")
         stack = AsyncExitStack()
         self._nursery = await stack.enter_async_context(trio.open_nursery())
         to_app, app_inbox = trio.open_memory_channel[Message](1)
         app_outbox, from_app = trio.open_memory_channel[Message](1)
         self._to_app, self._from_app = to_app, from_app
-        scope = {"type": "lifespan", "asgi": _ASGI, "state": {}}
+        self._task_errors = []
+        scope = {
+            "type": "lifespan",
+            "asgi": _ASGI,
+            "state": {},
+            "extensions": {TASK_ERRORS: self._task_errors},
+        }
         self._nursery.start_soon(self.app, scope, app_inbox.receive, app_outbox.send)
         try:
             await self._lifespan("startup")
@@ -79,18 +98,32 @@ class TestClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
+        """Shut the app's lifespan down, then raise what its tasks raised, if anything."""
         stack, self._stack = self._stack, None
         assert stack is not None
         if exc is not None:
             await self._close(stack)
+            self._note_task_errors(exc)
             return None
         try:
             await self._lifespan("shutdown")
-        except BaseException:
+        except BaseException as error:
             await self._close(stack)
+            self._note_task_errors(error)
             raise
         await close_unwrapped(stack)
+        errors, self._task_errors = self._task_errors, []
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ExceptionGroup("tasks in the app nursery raised", errors)
         return None
+
+    def _note_task_errors(self, raised: BaseException) -> None:
+        for error in self._task_errors:
+            summary = "".join(traceback.format_exception(error)).rstrip()
+            raised.add_note(f"A task in the app nursery also raised:\n{summary}")
+        self._task_errors = []
 
     async def _close(self, stack: AsyncExitStack) -> None:
         """Cancel the app's lifespan and close the nursery without handing it the error being
@@ -164,11 +197,16 @@ class TestClient:
         or a dict (form-encoded; values that are ``(file, filename)`` tuples make it multipart);
         ``json`` is encoded as JSON with ``Content-Type: application/json``. The app sees
         exactly one ``http.request`` message and, once the response is complete,
-        ``http.disconnect``.
+        ``http.disconnect``. Raises what the app raised, unwrapped from its exception group, and
+        ``trio.TooSlowError`` after the client's ``timeout``. A checkpoint, also when it raises.
         """
-        scope, body = self._http_scope(
-            path, method, headers, query_string, data, json, scheme, root_path, http_version
-        )
+        try:
+            scope, body = self._http_scope(
+                path, method, headers, query_string, data, json, scheme, root_path, http_version
+            )
+        except Exception:
+            await trio.lowlevel.checkpoint()
+            raise
         return await self._exchange(scope, body)
 
     async def get(self, path: str = "/", **kwargs: Any) -> TestResponse:
@@ -280,6 +318,8 @@ class TestClient:
                 raise RuntimeError(f"the app sent {message['type']!r} out of order")
 
         where = f"{scope['method']} {scope['path']}"
+        # The nursery below yields, but is no cancel point if the app raises before its first.
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
             with trio.fail_after(self.timeout):
                 await _run_as_task(self.app, scope, receive, send)

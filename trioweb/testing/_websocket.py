@@ -1,14 +1,24 @@
 """The test client's websocket side: an in-memory ASGI peer for one websocket connection.
 
-The app runs in a task of the connection's own nursery, as under a server. Messages to the app
-go through a channel of Hypercorn's default queue size (10), so a handler that does not receive
-slows the test down exactly as it would slow a client. Every wait is bounded by the client's
-``timeout``.
+The app runs in a task of the connection's own nursery, as under a server. Rules it keeps:
+
+* Both directions are bounded. Messages to the app go through a channel of Hypercorn's default
+  queue size (10), so a handler that does not receive slows the test down as it would slow a
+  client; the app's messages wait in an outbox of 10 (``CLIENT_QUEUE_SIZE``), so a handler that
+  sends faster than the test receives blocks in ``send``, as it would on a socket whose client
+  reads slowly, instead of growing memory.
+* Once the test has left (the block ended, :meth:`TestWebsocket.close`, or the closing handshake
+  after the app's close), the app's sends complete at once and go nowhere, as Hypercorn's do
+  once the client is gone, and the messages still in the outbox are discarded, as
+  trio-websocket discards them after a local close. So nothing waits on a full outbox.
+* Every async method is a checkpoint, also when it raises.
+* Several tasks may receive at once, as with trio-websocket: each message goes to one of them.
+* Every wait is bounded by the client's ``timeout``.
 """
 
 from __future__ import annotations
 
-import math
+import traceback
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -21,7 +31,10 @@ from .. import _json
 from .._types import ASGIApp, Message
 from ._util import close_unwrapped, lone_exception_unwrapped
 
+#: Messages the test may send ahead of the handler's ``receive()`` (Hypercorn's default queue).
 APP_QUEUE_SIZE = 10
+#: Messages the handler may send ahead of the test's ``receive()``; its ``send`` waits beyond.
+CLIENT_QUEUE_SIZE = 10
 
 
 class WebsocketResponseError(Exception):
@@ -51,7 +64,8 @@ class TestWebsocket:
     Entering performs the handshake: it returns once the app accepts, and raises
     :class:`WebsocketResponseError` if the app rejects. Leaving delivers a disconnect (code 1000)
     unless :meth:`close` already did, and returns only after the handler has finished its cleanup;
-    an exception the handler raised is re-raised there (or from the pending :meth:`receive`).
+    an exception the handler raised is re-raised there (or from the pending :meth:`receive`). If
+    the block itself raised, its exception leaves instead, with a note that shows the handler's.
     """
 
     __test__ = False
@@ -64,7 +78,7 @@ class TestWebsocket:
         self.subprotocol: str | None = None
         self.accept_headers = Headers()
         self._to_app, self._app_inbox = trio.open_memory_channel[Message](APP_QUEUE_SIZE)
-        self._app_outbox, self._from_app = trio.open_memory_channel[Message](math.inf)
+        self._app_outbox, self._from_app = trio.open_memory_channel[Message](CLIENT_QUEUE_SIZE)
         self._stack: AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
         self._app_scope = trio.CancelScope()
@@ -72,6 +86,9 @@ class TestWebsocket:
         self._app_error: BaseException | None = None
         self._closed: WebsocketDisconnectError | None = None
         self._disconnected = False
+        #: Set once the test has left: the app's sends complete without going anywhere.
+        self._gone = False
+        self._waiting_sends: set[trio.CancelScope] = set()
 
     @property
     def close_code(self) -> int | None:
@@ -94,7 +111,27 @@ class TestWebsocket:
             self._app_outbox.close()
 
     async def _app_send(self, message: Message) -> None:
-        await self._app_outbox.send(message)
+        if self._gone:
+            await trio.lowlevel.checkpoint()
+            return
+        # A scope per waiting send, so that the test leaving can let it complete (undelivered).
+        with trio.CancelScope() as waiting:
+            self._waiting_sends.add(waiting)
+            try:
+                await self._app_outbox.send(message)
+            finally:
+                self._waiting_sends.discard(waiting)
+
+    def _leave(self) -> None:
+        """The test is gone: complete the app's waiting sends, discard what it sent unread."""
+        self._gone = True
+        for waiting in self._waiting_sends:
+            waiting.cancel()
+        while True:
+            try:
+                self._from_app.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
 
     async def _next(self) -> Message | None:
         """The app's next message, or ``None`` once it has finished."""
@@ -112,6 +149,15 @@ class TestWebsocket:
         if self._app_error is not None:
             error, self._app_error = self._app_error, None
             raise error
+
+    def _note_app_error(self, raised: BaseException) -> None:
+        """Attach the handler's exception, if any, to the one the test body raised."""
+        if self._app_error is not None:
+            error, self._app_error = self._app_error, None
+            summary = "".join(traceback.format_exception(error)).rstrip()
+            raised.add_note(
+                f"The websocket handler of {self.scope['path']} also raised:\n{summary}"
+            )
 
     async def __aenter__(self) -> TestWebsocket:
         with lone_exception_unwrapped():
@@ -171,16 +217,20 @@ class TestWebsocket:
         finally:
             # The body's own exception, if any, propagates as it is: the nursery never sees it.
             await close_unwrapped(stack)
-        if exc is None:
-            self._raise_app_error()
+            if exc is not None:
+                self._note_app_error(exc)
+        self._raise_app_error()
         return None
 
     async def _finish(self, code: int = 1000, reason: str = "") -> None:
         """Tell the app the client left (unless it knows), then wait for the handler to end.
 
+        From here on the app's sends complete without being delivered (see the module's rules).
+
         If the handler's queue is full (it is not receiving), the disconnect cannot be queued:
         the connection is torn down instead, cancelling the app as a server shutdown would.
         """
+        self._leave()
         if not self._disconnected and not self._app_done.is_set():
             self._disconnected = True
             message = {"type": "websocket.disconnect", "code": code, "reason": reason}
@@ -197,18 +247,22 @@ class TestWebsocket:
         """Send a text (``str``) or binary (``bytes``) message to the app.
 
         Blocks while the app's queue (10 messages) is full; raises
-        :class:`WebsocketDisconnectError` if the app has closed the websocket.
+        :class:`WebsocketDisconnectError` if the app has closed the websocket, the handler's
+        exception if it raised one, and ``TypeError`` for other types. A checkpoint, also when it
+        raises.
         """
         if isinstance(data, str):
             message: Message = {"type": "websocket.receive", "text": data}
         elif isinstance(data, bytes | bytearray | memoryview):
             message = {"type": "websocket.receive", "bytes": bytes(data)}
         else:
+            await trio.lowlevel.checkpoint()
             raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
-        if self._closed is not None:
-            raise self._closed
-        self._raise_app_error()
-        if self._app_done.is_set():
+        if self._closed is not None or self._app_done.is_set():
+            await trio.lowlevel.checkpoint()  # before the handler's error is taken
+            if self._closed is not None:
+                raise self._closed
+            self._raise_app_error()
             raise WebsocketDisconnectError(1006, "the app has finished")
         try:
             with trio.fail_after(self.timeout):
@@ -220,21 +274,32 @@ class TestWebsocket:
             ) from None
 
     async def send_json(self, *args: Any, **kwargs: Any) -> None:
-        """Send a JSON text message (built as ``jsonify`` builds its body)."""
-        await self.send(_json.dumps(_json.jsonable(*args, **kwargs)))
+        """Send a JSON text message (built as ``jsonify`` builds its body); ``TypeError`` for a
+        value JSON cannot encode. A checkpoint, also when it raises."""
+        try:
+            text = _json.dumps(_json.jsonable(*args, **kwargs))
+        except Exception:
+            await trio.lowlevel.checkpoint()
+            raise
+        await self.send(text)
 
     async def receive(self) -> str | bytes:
         """The app's next message, ``str`` or ``bytes`` as it sent it.
 
         Raises :class:`WebsocketDisconnectError` when the app closes, the handler's exception if
-        it raised one, and ``trio.TooSlowError`` if nothing comes within the timeout.
+        it raised one, and ``trio.TooSlowError`` if nothing comes within the timeout. A
+        checkpoint, also when it raises. Several tasks may wait in it at once; each message goes
+        to one of them.
         """
         if self._closed is not None:
+            await trio.lowlevel.checkpoint()
             raise self._closed
         message = await self._next()
         if message is None:
             await self._app_done.wait()
             self._raise_app_error()
+            if self._closed is not None:  # another task's receive() met the close
+                raise self._closed
             raise WebsocketDisconnectError(1006, "the app finished without closing")
         if message["type"] == "websocket.send":
             text = message.get("text")
@@ -257,7 +322,8 @@ class TestWebsocket:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close from the client side: the app sees a disconnect with ``code`` and ``reason``.
-        Returns once the handler has finished."""
+        Returns once the handler has finished, and raises its exception if it raised one;
+        messages not yet received are dropped."""
         await self._finish(code, reason)
         self._raise_app_error()
 
