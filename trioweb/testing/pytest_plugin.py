@@ -134,7 +134,7 @@ def _claimed_by_another_plugin(item: pytest.Function) -> bool:
     if any(item.get_closest_marker(name) is not None for name in ("asyncio", "anyio")):
         return True
     try:
-        return item.config.getini("asyncio_mode") == "auto"
+        return bool(item.config.getini("asyncio_mode") == "auto")
     except ValueError:  # pytest-asyncio is not installed
         return False
 
