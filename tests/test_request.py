@@ -480,35 +480,31 @@ async def test_body_within_the_limit_is_accepted() -> None:
 
 
 async def test_streamed_body_is_cut_off_at_the_limit(
-    http_scope, autojump_clock: trio.testing.MockClock
+    http_scope, asgi_peer, autojump_clock: trio.testing.MockClock
 ) -> None:
     """Without a Content-Length, the limit is checked while the body streams in: the app answers
-    413 having read no more than the limit plus one chunk, instead of the whole upload."""
+    413 having read no more than the limit plus one chunk (and the peer's queue), instead of the
+    whole upload."""
     app = TrioWeb(__name__)
     limit, chunk = 1000, 100
     app.config["MAX_CONTENT_LENGTH"] = limit
 
     @app.route("/upload", methods=["POST"])
     async def upload() -> str:
-        return str(len(await request.get_data()))
+        return str(len(await request.get_data()))  # pragma: no cover
 
-    consumed = 0
-    sent: list[dict[str, Any]] = []
+    peer = asgi_peer()
 
-    async def receive() -> dict[str, Any]:
-        nonlocal consumed
-        await trio.lowlevel.checkpoint()
-        if sent:  # the response is out: the client stops sending
-            await trio.sleep_forever()
-        consumed += chunk
-        return _chunk(b"x" * chunk, True)  # an endless upload
+    async def endless_upload() -> None:
+        while True:
+            await peer.to_app.send(_chunk(b"x" * chunk, True))
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(http_scope("/upload", method="POST"), receive, send)
-    assert sent[0]["status"] == 413
-    assert consumed <= limit + chunk
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(endless_upload)
+        await app(http_scope("/upload", method="POST"), peer.receive, peer.send)
+        nursery.cancel_scope.cancel()
+    assert peer.status == 413
+    assert peer.received * chunk <= limit + chunk
 
 
 # A client that goes away --------------------------------------------------------------------------
@@ -658,7 +654,7 @@ async def test_client_leaving_while_the_view_reads_is_400(
 
 
 async def test_watcher_waits_for_a_view_that_is_reading(
-    http_scope, autojump_clock: trio.testing.MockClock
+    http_scope, asgi_peer, autojump_clock: trio.testing.MockClock
 ) -> None:
     """The disconnect watcher never takes body chunks from a view still reading a slow upload."""
     app = TrioWeb(__name__)
@@ -667,26 +663,14 @@ async def test_watcher_waits_for_a_view_that_is_reading(
     async def view() -> bytes:
         return await request.get_data()
 
-    messages = [_chunk(b"first ", True), _chunk(b"second", False)]
-    second_sent = trio.Event()
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if not messages:
-            await trio.sleep_forever()
-        if len(messages) == 1:
-            await second_sent.wait()
-        return messages.pop(0)
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    peer = asgi_peer([_chunk(b"first ", True)])
 
     async def send_second_chunk_late() -> None:
         await trio.sleep(1)  # well past DISCONNECT_WATCH_DELAY
-        second_sent.set()
+        await peer.to_app.send(_chunk(b"second", False))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(send_second_chunk_late)
-        await app(http_scope("/", method="POST"), receive, send)
-    assert sent[0]["status"] == 200
-    assert sent[1]["body"] == b"first second"
+        await app(http_scope("/", method="POST"), peer.receive, peer.send)
+    assert peer.status == 200
+    assert peer.body == b"first second"

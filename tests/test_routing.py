@@ -469,18 +469,14 @@ async def test_url_for_dot_endpoint_in_a_blueprint_view() -> None:
         assert await (await client.get("/shop/item/1")).get_data() == b"/shop/item/2"
 
 
-async def test_unknown_asgi_scope_type_is_value_error() -> None:
-    """The app refuses an ASGI scope type it does not know."""
+async def test_unknown_asgi_scope_type_is_value_error(asgi_peer) -> None:
+    """The app refuses an ASGI scope type it does not know, without receiving or sending."""
     app = TrioWeb(__name__)
-
-    async def receive() -> dict[str, object]:
-        raise AssertionError("not reached")
-
-    async def send(message: dict[str, object]) -> None:
-        raise AssertionError("not reached")
+    peer = asgi_peer()
 
     with pytest.raises(ValueError, match="unknown ASGI scope type 'webtransport'"):
-        await app({"type": "webtransport"}, receive, send)
+        await app({"type": "webtransport"}, peer.receive, peer.send)
+    assert (peer.received, peer.sent) == (0, [])
 
 
 async def test_the_match_cache_is_bounded_and_skips_host_rules() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trio
+from _asgi_peer import ASGIPeer, ws_scope
 
 from trioweb import Response, TrioWeb, WebsocketClosed, websocket
 from trioweb.testing import TestClient, WebsocketDisconnectError, WebsocketResponseError
@@ -133,34 +134,6 @@ def test_a_group_of_several_exceptions_stays_a_group() -> None:
 # The websocket edge's rarer endings -------------------------------------------------------------
 
 
-class FailingPeer:
-    """A server whose sends of some message types fail like a broken transport."""
-
-    def __init__(self, failing: set[str], messages: list[Message]) -> None:
-        self.failing = failing
-        self.to_app, self.inbox = trio.open_memory_channel[Message](10)
-        for message in messages:
-            self.to_app.send_nowait(message)
-        self.sent: list[Message] = []
-
-    async def send(self, message: Message) -> None:
-        await trio.lowlevel.checkpoint()
-        if message["type"] in self.failing:
-            raise trio.BrokenResourceError("gone")
-        self.sent.append(message)
-
-
-SCOPE: Message = {
-    "type": "websocket",
-    "scheme": "ws",
-    "path": "/ws",
-    "query_string": b"",
-    "headers": [],
-    "subprotocols": [],
-    "extensions": {"websocket.http.response": {}},
-}
-
-
 async def test_a_broken_transport_on_accept_and_on_the_final_close() -> None:
     """Failed accept or close sends count as a disconnect; nothing leaks to the server."""
     app = TrioWeb(__name__)
@@ -174,8 +147,9 @@ async def test_a_broken_transport_on_accept_and_on_the_final_close() -> None:
             seen.append(websocket.close_code)
 
     for failing in ({"websocket.accept"}, {"websocket.close"}):
-        peer = FailingPeer(failing, [{"type": "websocket.connect"}])
-        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+        fail_sends = dict.fromkeys(failing, trio.BrokenResourceError("gone"))
+        peer = ASGIPeer([{"type": "websocket.connect"}], fail_sends=fail_sends)
+        await app(ws_scope(), peer.receive, peer.send)
     assert seen == [1006, None]
 
 
@@ -227,12 +201,12 @@ async def test_an_unexpected_asgi_message_and_a_first_message_that_is_not_connec
         await websocket.accept()
         await websocket.receive()
 
-    peer = FailingPeer(set(), [{"type": "websocket.connect"}, {"type": "http.request"}])
+    peer = ASGIPeer([{"type": "websocket.connect"}, {"type": "http.request"}])
     with pytest.raises(RuntimeError, match=r"unexpected ASGI message 'http\.request'"):
-        await app(dict(SCOPE), peer.inbox.receive, peer.send)
-    peer = FailingPeer(set(), [{"type": "websocket.receive", "text": "early"}])
+        await app(ws_scope(), peer.receive, peer.send)
+    peer = ASGIPeer([{"type": "websocket.receive", "text": "early"}])
     with pytest.raises(RuntimeError, match=r"expected websocket\.connect"):
-        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+        await app(ws_scope(), peer.receive, peer.send)
 
 
 async def test_a_disconnect_seen_by_receive_in_a_shielded_scope() -> None:
@@ -301,9 +275,9 @@ async def test_an_error_dragged_out_of_the_handler_by_a_disconnect() -> None:
     async def teardown(error: BaseException | None) -> None:
         seen.append(type(error).__name__)
 
-    peer = FailingPeer(set(), [{"type": "websocket.connect"}, {"type": "websocket.disconnect"}])
+    peer = ASGIPeer([{"type": "websocket.connect"}, {"type": "websocket.disconnect"}])
     with pytest.raises(ExceptionGroup):
-        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+        await app(ws_scope(), peer.receive, peer.send)
     assert seen == ["ExceptionGroup"]
 
 
@@ -321,9 +295,9 @@ async def test_a_pipeline_failure_before_accept_answers_500() -> None:
     async def teardown(error: BaseException | None) -> None:
         seen.append(type(error).__name__)
 
-    peer = FailingPeer(set(), [{"type": "websocket.connect"}])
+    peer = ASGIPeer([{"type": "websocket.connect"}])
     with pytest.raises(ExceptionGroup):
-        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+        await app(ws_scope(), peer.receive, peer.send)
     assert seen == ["ExceptionGroup"]
     assert [peer.sent[0]["type"], peer.sent[0]["status"]] == ["websocket.http.response.start", 500]
 

@@ -8,45 +8,11 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _asgi_peer import ASGIPeer, ws_scope
 
 from trioweb import TrioWeb, WebsocketClosed, WebsocketState, websocket
 from trioweb._websocket import MAX_PENDING
 from trioweb.testing import WebsocketDisconnectError, WebsocketResponseError
-
-Message = dict[str, Any]
-
-
-def ws_scope(path: str = "/ws", **extra: Any) -> Message:
-    scope: Message = {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "scheme": "ws",
-        "path": path,
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 1),
-        "server": ("localhost", 80),
-        "subprotocols": [],
-        "extensions": {"websocket.http.response": {}},
-    }
-    scope.update(extra)
-    return scope
-
-
-class Peer:
-    """A server side whose ``receive`` is a memory channel (cancel-safe, as Hypercorn's)."""
-
-    def __init__(self) -> None:
-        self.to_app, self.inbox = trio.open_memory_channel[Message](10)
-        self.sent: list[Message] = []
-        self.fail_sends_with: BaseException | None = None
-
-    async def send(self, message: Message) -> None:
-        await trio.lowlevel.checkpoint()
-        if self.fail_sends_with is not None and message["type"] != "websocket.accept":
-            raise self.fail_sends_with
-        self.sent.append(message)
 
 
 async def test_watcher_queues_messages_for_a_busy_handler_in_order(
@@ -149,10 +115,9 @@ async def test_a_transport_error_on_send_is_a_disconnect(error: BaseException) -
     async def teardown(error: BaseException | None) -> None:
         seen.append(("teardown", error))
 
-    peer = Peer()
-    peer.fail_sends_with = error
-    await peer.to_app.send({"type": "websocket.connect"})
-    await app(ws_scope(), peer.inbox.receive, peer.send)
+    failing = {"websocket.send": error, "websocket.close": error}
+    peer = ASGIPeer([{"type": "websocket.connect"}], fail_sends=failing)
+    await app(ws_scope(), peer.receive, peer.send)
     assert seen == [1006, ("teardown", None)]
 
 
@@ -198,10 +163,9 @@ async def test_a_disconnect_before_accept_cancels_a_slow_hook(
     async def ws() -> None:
         seen.append("handler ran")  # pragma: no cover
 
-    peer = Peer()
-    await peer.to_app.send({"type": "websocket.connect"})
+    peer = ASGIPeer([{"type": "websocket.connect"}])
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(app, ws_scope(), peer.inbox.receive, peer.send)
+        nursery.start_soon(app, ws_scope(), peer.receive, peer.send)
         await trio.sleep(1)
         await peer.to_app.send({"type": "websocket.disconnect", "code": 1006})
     assert seen == ["hook cancelled"]
@@ -269,10 +233,9 @@ async def test_without_the_denial_extension_a_rejection_is_a_403(
     async def ws() -> Any:
         return "no entry", 401
 
-    peer = Peer()
-    await peer.to_app.send({"type": "websocket.connect"})
+    peer = ASGIPeer([{"type": "websocket.connect"}])
     with caplog.at_level(logging.WARNING, "trioweb"):
-        await app(ws_scope(extensions={}), peer.inbox.receive, peer.send)
+        await app(ws_scope(extensions={}), peer.receive, peer.send)
     assert peer.sent == [{"type": "websocket.close", "code": 1000}]
     assert "instead of 401 UNAUTHORIZED" in caplog.text
 
