@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _docs import load_example
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from trioweb import Blueprint, TrioWeb, request
@@ -674,3 +675,109 @@ async def test_watcher_waits_for_a_view_that_is_reading(
         await app(http_scope("/", method="POST"), peer.receive, peer.send)
     assert peer.status == 200
     assert peer.body == b"first second"
+
+
+# As the docs show (docs/examples/bodies.py, cancellation.py, notes.py) ----------------------------
+
+bodies_example = load_example("bodies")
+cancellation_example = load_example("cancellation")
+notes_example = load_example("notes")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/notes/abc", {}, 404),
+        ("POST", "/notes", {"data": {"text": "buy milk"}}, 415),
+        ("POST", "/notes", {"data": "{", "headers": {"Content-Type": "application/json"}}, 400),
+    ],
+)
+async def test_notes_errors(method: str, path: str, kwargs: dict[str, Any], status: int) -> None:
+    """A URL that does not match, a body that is not JSON and malformed JSON are refused."""
+    with trio.fail_after(5):
+        async with notes_example.app.test_client() as client:
+            response = await client.open(path, method=method, **kwargs)
+            assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs", "status", "body"),
+    [
+        ("/echo", {"data": b"\x00raw bytes"}, 200, b"\x00raw bytes"),
+        ("/sum", {"json": [1, 2, 3.5]}, 200, b'{"sum":6.5}'),
+        ("/sum", {"data": "[1, 2]"}, 415, None),
+        (
+            "/sum",
+            {"data": "[1, 2", "headers": {"Content-Type": "application/json"}},
+            400,
+            None,
+        ),
+        ("/sum-or-nothing", {"data": "[1, 2"}, 200, b'{"sum":null}'),
+        ("/signup", {"data": {"name": "Ada"}}, 200, b"Welcome, Ada!\n"),
+        ("/signup", {"data": {"nickname": "Ada"}}, 400, None),
+        ("/echo", {"data": b"x" * (1024 * 1024 + 1)}, 413, None),
+    ],
+)
+async def test_bodies(path: str, kwargs: dict[str, Any], status: int, body: bytes | None) -> None:
+    """Bodies, JSON, forms and the size limit behave as the HTTP how-to says."""
+    with trio.fail_after(5):
+        async with bodies_example.app.test_client() as client:
+            response = await client.post(path, **kwargs)
+            assert response.status_code == status
+            if body is not None:
+                assert await response.get_data() == body
+
+
+async def test_bodies_upload() -> None:
+    """An uploaded file arrives in request.files with its name and content."""
+    with trio.fail_after(5):
+        async with bodies_example.app.test_client() as client:
+            photo = (io.BytesIO(b"JPEG..."), "cat.jpg")
+            response = await client.post("/upload", data={"photo": photo})
+            assert await response.get_json() == {"filename": "cat.jpg", "size": 7}
+
+
+async def test_cancellation_poll_answers_when_a_message_arrives() -> None:
+    """A long poll returns the messages posted while it waited."""
+    with trio.fail_after(5):
+        async with cancellation_example.app.test_client() as client:
+            async with trio.open_nursery() as nursery:
+                replies = []
+
+                async def poll() -> None:
+                    replies.append(await client.get("/rooms/news?after=0"))
+
+                nursery.start_soon(poll)
+                await trio.testing.wait_all_tasks_blocked()
+                assert cancellation_example.rooms["news"].waiting == 1
+                await client.post("/rooms/news", data="hello")
+            assert await replies[0].get_json() == {"messages": ["hello"]}
+            assert cancellation_example.rooms["news"].waiting == 0
+
+
+async def test_cancellation_poll_cleans_up_when_the_client_leaves(
+    autojump_clock: trio.abc.Clock, http_scope: Any, asgi_peer: Any
+) -> None:
+    """A client that leaves cancels the poll: finally runs, shielded cleanup completes, and
+    nothing is sent."""
+    with trio.fail_after(5):
+        peer = asgi_peer([{"type": "http.request", "body": b"", "more_body": False}])
+        peer.disconnect()
+        await cancellation_example.app(http_scope("/rooms/quiet"), peer.receive, peer.send)
+        assert peer.sent == []
+        assert cancellation_example.rooms["quiet"].waiting == 0
+        assert cancellation_example.log[-1] == "stopped polling quiet"
+
+
+async def test_cancellation_digest_sees_the_group_with_except_star(
+    autojump_clock: trio.abc.Clock, http_scope: Any, asgi_peer: Any
+) -> None:
+    """A client that leaves during a view's nursery reaches except* trio.Cancelled, and the
+    re-raised group ends the request quietly."""
+    with trio.fail_after(5):
+        peer = asgi_peer([{"type": "http.request", "body": b"", "more_body": False}])
+        peer.disconnect()
+        scope = http_scope("/digest", query_string=b"room=a&room=b")
+        await cancellation_example.app(scope, peer.receive, peer.send)
+        assert peer.sent == []
+        assert cancellation_example.log[-1] == "client left while waiting for a, b"

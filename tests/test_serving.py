@@ -9,17 +9,21 @@ import re
 import signal
 import socket
 from functools import partial
+from typing import Any
 
 import httpx
 import pytest
 import trio
 import trio.testing
+from _docs import load_example
 from _e2e import served
 from hypercorn.config import Config as HypercornConfig
+from trio_websocket import ConnectionClosed
 
 import trioweb
-from trioweb import LifespanError, TrioWeb, serve
+from trioweb import LifespanError, TrioWeb, serve, websocket
 from trioweb._serving import hypercorn_config, run
+from trioweb.testing.pytest_plugin import LiveServer
 
 
 def _ipv6_loopback() -> bool:
@@ -277,3 +281,92 @@ async def test_ctrl_c_and_sigterm_stop_run(signum: signal.Signals) -> None:
             assert not scope.cancel_called
             signal.raise_signal(signum)
     assert scope.cancel_called
+
+
+# As the docs show (docs/examples/serving.py) ------------------------------------------------------
+
+serving_example = load_example("serving")
+
+
+async def _http_get(url: str, path: str = "/") -> bytes:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        await stream.send_all(request.encode())
+        chunks = []
+        while chunk := await stream.receive_some():
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_serving_serve_until_stop() -> None:
+    """nursery.start(serve_until, stop) returns the URL of a live server that stops on stop."""
+    with trio.fail_after(5):
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(serving_example.serve_until, stop)
+            assert url.startswith("http://127.0.0.1:")
+            reply = await _http_get(url)
+            assert reply.startswith(b"HTTP/1.1 200")
+            assert reply.endswith(b"Served from inside a Trio program\n")
+            stop.set()
+
+
+async def test_serving_main_prints_the_url(capsys: pytest.CaptureFixture[str]) -> None:
+    """main() serves the app and prints its URL once it accepts connections."""
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(serving_example.main, port=0))
+            await trio.testing.wait_all_tasks_blocked()
+            url = capsys.readouterr().out.removeprefix("serving on ").strip()
+            reply = await _http_get(url)
+            assert reply.startswith(b"HTTP/1.1 200")
+            nursery.cancel_scope.cancel()
+
+
+#: What the /left handler of _live_app saw, and an event set when its cleanup is done.
+_live_state: dict[str, Any] = {}
+
+
+_live_app = TrioWeb("live")
+
+
+@_live_app.websocket("/left")
+async def _left() -> None:
+    try:
+        await websocket.receive()
+    finally:
+        _live_state["code"] = websocket.close_code
+        _live_state["done"].set()
+
+
+@_live_app.websocket("/broken")
+async def _broken() -> None:
+    await websocket.receive()
+    raise KeyError("a bug")
+
+
+@pytest.mark.parametrize("app", [_live_app], ids=["live"])
+async def test_ws_hypercorn_reports_1006_for_a_client_close(live_server: LiveServer) -> None:
+    """Under Hypercorn the handler sees 1006, whatever code the client closed with."""
+    _live_state["done"] = trio.Event()
+    async with live_server.websocket("/left") as connection:
+        await connection.aclose(4000, "bye")
+    await _live_state["done"].wait()
+    assert _live_state["code"] == 1006
+
+
+@pytest.mark.parametrize("app", [_live_app], ids=["live"])
+async def test_ws_hypercorn_logs_an_unhandled_error_and_the_client_sees_1011(
+    live_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unhandled exception after accept: the client gets 1011, Hypercorn logs the error."""
+    async with live_server.websocket("/broken") as connection:
+        await connection.send_message("go")
+        with pytest.raises(ConnectionClosed) as closed:
+            await connection.get_message()
+    assert closed.value.reason.code == 1011
+    assert closed.value.reason.reason == "Internal Server Error"
+    (record,) = [r for r in caplog.records if r.getMessage() == "Error in ASGI Framework"]
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], KeyError)

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from _asgi_peer import ASGIPeer, ws_scope
+from _docs import load_example
 
 from trioweb import Response, TrioWeb, WebsocketClosed, websocket
 from trioweb.testing import TestClient, WebsocketDisconnectError, WebsocketResponseError
@@ -334,3 +336,20 @@ def test_python_dash_m_trioweb_runs_the_cli(
         sys.argv = argv
     assert exited.value.code == 2
     assert "--app" in capsys.readouterr().err
+
+
+# As the docs show (docs/examples/ws_messages.py) --------------------------------------------------
+
+ws_messages_example = load_example("ws_messages")
+
+
+async def test_ws_test_client_timeout_bounds_every_wait(autojump_clock: trio.abc.Clock) -> None:
+    """A receive that the app never answers fails after the client's timeout."""
+    async with (
+        ws_messages_example.app.test_client(timeout=2) as client,
+        client.websocket("/echo") as ws,
+    ):
+        start = trio.current_time()
+        with pytest.raises(trio.TooSlowError):
+            await ws.receive()
+        assert trio.current_time() - start == 2
