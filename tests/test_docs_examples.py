@@ -1,22 +1,22 @@
-"""The examples the docs include (docs/examples/*.py) do what the docs say they do.
+"""The docs' examples load, run and are shown in the docs; the reference misses no public name.
 
-Each example is loaded from its file under its own name (``notes``, ``routing``, ...), the way a
-reader would import it, and exercised through ``app.test_client()``; the cancellation example is
-driven by hand (the ``asgi_peer`` fixture) because it needs a client that leaves. The websocket
-examples (``ws_*``) go through the test client's websockets, and some through real Hypercorn
-(the pytest plugin's ``live_server`` with trio-websocket). Behaviour that the websocket guide
-states in prose only is checked here too, on apps built inline.
+``docs/examples`` is laid out as a user's project: the apps the guides build (``notes.py``,
+``routing.py``, ``ws_*.py``, ...), the pytest configuration the docs give (``pyproject.toml``) and
+the tests the tutorial and the testing how-to show (``tests/``). Each app is loaded here the way a
+reader imports it; what it does is tested in the module of the behaviour it shows
+(``test_routing.py`` for routing.py, ...), through ``_docs.load_example``. The project's tests run
+as a user runs them: each on its own, in a copy of the layout in a temporary folder (pytester, in
+this process, so that they count for coverage), and all of them in a pytest subprocess.
 """
 
 from __future__ import annotations
 
+import ast
 import re
-from collections.abc import Callable
-from typing import Any
+import shutil
+from pathlib import Path
 
 import pytest
-import trio
-import trio.testing
 from _docs import DOCS, EXAMPLES, load_example
 
 import trioweb
@@ -25,56 +25,79 @@ from trioweb import TrioWeb
 from trioweb._config import DEFAULTS
 from trioweb.testing.pytest_plugin import LiveServer
 
-notes = load_example("notes")
-testing_example = load_example("testing_example")
-routing = load_example("routing")
-bodies = load_example("bodies")
-responses = load_example("responses")
-hooks = load_example("hooks")
-errors = load_example("errors")
-blueprints = load_example("blueprints")
-pages = load_example("pages")
-lifespan = load_example("lifespan")
-serving = load_example("serving")
-cancellation = load_example("cancellation")
-ws_handshake = load_example("ws_handshake")
-ws_auth = load_example("ws_auth")
-ws_messages = load_example("ws_messages")
-ws_ticker = load_example("ws_ticker")
-ws_cleanup = load_example("ws_cleanup")
-ws_closing = load_example("ws_closing")
-ws_heartbeat = load_example("ws_heartbeat")
-ws_routes = load_example("ws_routes")
-ws_testing_example = load_example("ws_testing_example")  # imports the ws_* apps it tests
+pytest_plugins = ["pytester"]
 
-EXAMPLE_NAMES = sorted(path.stem for path in EXAMPLES.glob("*.py"))
+TESTS = Path(__file__).resolve().parent
 
-#: The tutorial's test client fixture, used by the wrappers of testing_example's tests below.
-client = testing_example.client
+#: The apps of the guides: docs/examples/*.py.
+APPS = sorted(path.stem for path in EXAMPLES.glob("*.py"))
+
+#: The tests the docs show, as pytest node ids relative to docs/examples.
+PROJECT_TESTS = [
+    f"tests/{path.name}::{node.name}"
+    for path in sorted((EXAMPLES / "tests").glob("test_*.py"))
+    for node in ast.parse(path.read_text()).body
+    if isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef) and node.name.startswith("test_")
+]
+
+#: Every file of docs/examples a reader copies: the apps, their tests and pytest configuration,
+#: and the template.
+SHOWN = sorted(
+    str(path.relative_to(EXAMPLES))
+    for pattern in ("**/*.py", "pyproject.toml", "templates/*.html")
+    for path in EXAMPLES.glob(pattern)
+    if "__pycache__" not in path.parts
+)
 
 
-# The docs themselves ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", APPS)
+def test_example_has_an_app_whose_behaviour_is_tested(name: str) -> None:
+    """Every docs/examples/*.py has a TrioWeb ``app``, and some test module loads it."""
+    assert isinstance(load_example(name).app, TrioWeb)
+    loaders = [
+        path.name
+        for path in TESTS.glob("test_*.py")
+        if f'load_example("{name}")' in path.read_text()
+    ]
+    assert loaders, f"no test module loads docs/examples/{name}.py with load_example"
 
 
-@pytest.mark.parametrize("name", EXAMPLE_NAMES)
-async def test_example_is_loaded_and_has_an_app(name: str) -> None:
-    """Every docs/examples/*.py is loaded by this module and has a TrioWeb ``app``."""
-    assert name in globals(), f"tests/test_docs_examples.py does not exercise {name}.py"
-    app = load_example(name).app
-    if not isinstance(app, TrioWeb):  # a test module's ``app`` fixture, for the pytest plugin
-        app = app.__wrapped__()
-    assert isinstance(app, TrioWeb)
-
-
-@pytest.mark.parametrize("name", [*EXAMPLE_NAMES, "templates/hello.html"])
-async def test_example_is_included_in_the_docs(name: str) -> None:
+@pytest.mark.parametrize("filename", SHOWN)
+def test_example_is_included_in_the_docs(filename: str) -> None:
     """Every example file is shown somewhere in the docs with literalinclude."""
-    filename = name if "." in name else f"{name}.py"
     sources = "\n".join(path.read_text() for path in DOCS.rglob("*.rst"))
-    assert re.search(rf"literalinclude:: [./]*examples/{re.escape(filename)}\b", sources)
+    assert re.search(rf"literalinclude:: [./]*examples/{re.escape(filename)}\s", sources)
 
 
-async def test_configuration_table_lists_every_key_with_its_default() -> None:
+def _copy_project(pytester: pytest.Pytester) -> None:
+    """Copy docs/examples, the documented project layout, into pytester's folder."""
+    shutil.copytree(
+        EXAMPLES,
+        pytester.path,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"),
+    )
+
+
+@pytest.mark.parametrize("node_id", PROJECT_TESTS)
+def test_documented_test_passes_in_the_documented_layout(
+    pytester: pytest.Pytester, node_id: str
+) -> None:
+    """Each test the docs show passes on its own, run by pytest with the documented
+    configuration in a copy of the documented layout."""
+    _copy_project(pytester)
+    pytester.runpytest(node_id).assert_outcomes(passed=1)
+
+
+def test_documented_layout_runs_green_in_a_subprocess(pytester: pytest.Pytester) -> None:
+    """``pytest`` in a fresh process, in a copy of docs/examples, passes every test: the
+    pyproject.toml, conftest.py and tests are all a project needs."""
+    _copy_project(pytester)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=len(PROJECT_TESTS))
+
+
+def test_configuration_table_lists_every_key_with_its_default() -> None:
     """The reference's configuration table has a row for each key of Config, with its default."""
     reference = (DOCS / "reference.rst").read_text()
     rows = dict(re.findall(r"^   \* - ``(\w+)``\n     - ``(.+?)``$", reference, re.MULTILINE))
@@ -83,7 +106,7 @@ async def test_configuration_table_lists_every_key_with_its_default() -> None:
         assert eval(rows[key]) == default, key
 
 
-async def test_reference_documents_the_public_api() -> None:
+def test_reference_documents_the_public_api() -> None:
     """Every public name of trioweb and trioweb.testing, and the pytest plugin's LiveServer, has
     an entry in the reference."""
     reference = (DOCS / "reference.rst").read_text()
@@ -93,83 +116,33 @@ async def test_reference_documents_the_public_api() -> None:
     assert documented == public
 
 
-# Tutorial and testing how-to (the tests of testing_example.py) -----------------------------------
+def _literalincludes() -> list[tuple[str, str, list[str]]]:
+    """Every literalinclude of the docs: the page, the included path, its option lines."""
+    found = []
+    for page in sorted(DOCS.rglob("*.rst")):
+        lines = page.read_text().splitlines()
+        for index, line in enumerate(lines):
+            directive = re.match(r"(\s*)\.\. literalinclude:: (\S+)$", line)
+            if directive is None:
+                continue
+            indent = len(directive.group(1)) + 3
+            options = []
+            for option in lines[index + 1 :]:
+                if not option.startswith(" " * indent + ":"):
+                    break
+                options.append(option.strip())
+            found.append((page.name, directive.group(2), options))
+    return found
 
 
-@pytest.mark.parametrize(
-    "test",
-    [
-        testing_example.test_index_says_hello,
-        testing_example.test_added_note_can_be_read_back,
-        testing_example.test_note_without_text_is_rejected,
-        testing_example.test_unknown_note_is_not_found,
-        testing_example.test_requests_run_concurrently,
-    ],
-    ids=lambda test: test.__name__,
-)
-async def test_testing_example_with_client(test: Callable[..., Any], client: Any) -> None:
-    """The testing how-to's tests that use the client fixture pass."""
-    with trio.fail_after(5):
-        await test(client)
-
-
-async def test_testing_example_background_task() -> None:
-    """The testing how-to's background task test passes."""
-    with trio.fail_after(5):
-        await testing_example.test_background_task_runs()
-
-
-async def test_testing_example_virtual_clock(autojump_clock: trio.abc.Clock) -> None:
-    """The testing how-to's autojump_clock test passes."""
-    with trio.fail_after(5):
-        await testing_example.test_slow_view_on_a_virtual_clock(autojump_clock)
-
-
-async def test_testing_example_failing_startup() -> None:
-    """The testing how-to's failing-startup test passes."""
-    with trio.fail_after(5):
-        await testing_example.test_failing_startup_is_reported()
-
-
-# How-to: websockets ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "test",
-    [
-        ws_testing_example.test_inbox_greets_the_user,
-        ws_testing_example.test_inbox_takes_a_token_in_the_query_string,
-        ws_testing_example.test_inbox_without_a_token_is_refused,
-    ],
-    ids=lambda test: test.__name__,
-)
-async def test_ws_testing_example_with_client(test: Callable[..., Any]) -> None:
-    """The websocket testing how-to's tests that use the plugin's client fixture pass."""
-    async with ws_auth.app.test_client() as plugin_client:
-        await test(plugin_client)
-
-
-@pytest.mark.parametrize(
-    "test",
-    [
-        ws_testing_example.test_text_is_refused_with_close_1003,
-        ws_testing_example.test_leaving_runs_the_handlers_cleanup,
-        ws_testing_example.test_handler_errors_fail_the_test,
-    ],
-    ids=lambda test: test.__name__,
-)
-async def test_ws_testing_example_own_client(test: Callable[..., Any]) -> None:
-    """The websocket testing how-to's tests that open their own client pass."""
-    await test()
-
-
-async def test_ws_testing_example_virtual_clock(autojump_clock: trio.abc.Clock) -> None:
-    """The websocket testing how-to's ticker test passes."""
-    await ws_testing_example.test_ticker_on_a_virtual_clock(autojump_clock)
-
-
-@pytest.mark.parametrize("app", [ws_auth.app], ids=["ws_auth"])
-async def test_ws_testing_example_live_server(live_server: LiveServer) -> None:
-    """The websocket testing how-to's live_server test passes against real Hypercorn."""
-    assert live_server.ws_url == "ws" + live_server.url.removeprefix("http")
-    await ws_testing_example.test_inbox_over_a_real_connection(live_server)
+def test_tests_and_configuration_are_shown_whole() -> None:
+    """The docs show a test module, conftest.py or pyproject.toml of the examples as a whole
+    file, imports included, never a piece of one: a reader can copy it and run it."""
+    pieces = [
+        (page, path, options)
+        for page, path, options in _literalincludes()
+        if re.search(r"examples/(tests/|pyproject\.toml)", path)
+        and any(not option.startswith(":language:") for option in options)
+    ]
+    assert pieces == []
+    assert len([path for _, path, _ in _literalincludes() if "examples/tests/" in path]) >= 10
