@@ -146,3 +146,112 @@ def test_tests_and_configuration_are_shown_whole() -> None:
     ]
     assert pieces == []
     assert len([path for _, path, _ in _literalincludes() if "examples/tests/" in path]) >= 10
+
+
+#: Quart's public names (``quart.__all__``, Quart 0.20) and its configuration keys (Flask's and
+#: Quart's defaults), each of which the "Coming from Quart" page accounts for.
+QUART_NAMES = [
+    "Quart",
+    "Blueprint",
+    "Config",
+    "Request",
+    "Response",
+    "Websocket",
+    "current_app",
+    "g",
+    "request",
+    "session",
+    "websocket",
+    "has_app_context",
+    "has_request_context",
+    "has_websocket_context",
+    "copy_current_app_context",
+    "copy_current_request_context",
+    "copy_current_websocket_context",
+    "after_this_request",
+    "abort",
+    "flash",
+    "get_flashed_messages",
+    "jsonify",
+    "make_response",
+    "redirect",
+    "url_for",
+    "send_file",
+    "send_from_directory",
+    "render_template",
+    "render_template_string",
+    "stream_template",
+    "stream_template_string",
+    "stream_with_context",
+    "get_template_attribute",
+    "make_push_promise",
+    "escape",
+    "Markup",
+    "ResponseReturnValue",
+    "request_started",
+    "request_finished",
+    "request_tearing_down",
+    "got_request_exception",
+    "websocket_started",
+    "websocket_finished",
+    "websocket_tearing_down",
+    "got_websocket_exception",
+    "template_rendered",
+    "before_render_template",
+    "message_flashed",
+    "appcontext_pushed",
+    "appcontext_popped",
+    "appcontext_tearing_down",
+    "signals_available",
+]
+QUART_CONFIG = [
+    "APPLICATION_ROOT",
+    "BACKGROUND_TASK_SHUTDOWN_TIMEOUT",
+    "BODY_TIMEOUT",
+    "DEBUG",
+    "ENV",
+    "EXPLAIN_TEMPLATE_LOADING",
+    "MAX_CONTENT_LENGTH",
+    "MAX_COOKIE_SIZE",
+    "MAX_FORM_MEMORY_SIZE",
+    "MAX_FORM_PARTS",
+    "PERMANENT_SESSION_LIFETIME",
+    "PREFER_SECURE_URLS",
+    "PREFERRED_URL_SCHEME",
+    "PRESERVE_CONTEXT_ON_EXCEPTION",
+    "PROPAGATE_EXCEPTIONS",
+    "PROVIDE_AUTOMATIC_OPTIONS",
+    "RESPONSE_TIMEOUT",
+    "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
+    "SEND_FILE_MAX_AGE_DEFAULT",
+    "SERVER_NAME",
+    "SESSION_COOKIE_DOMAIN",
+    "SESSION_COOKIE_HTTPONLY",
+    "SESSION_COOKIE_NAME",
+    "SESSION_COOKIE_PARTITIONED",
+    "SESSION_COOKIE_PATH",
+    "SESSION_COOKIE_SAMESITE",
+    "SESSION_COOKIE_SECURE",
+    "SESSION_REFRESH_EACH_REQUEST",
+    "TEMPLATES_AUTO_RELOAD",
+    "TESTING",
+    "TRAP_BAD_REQUEST_ERRORS",
+    "TRAP_HTTP_EXCEPTIONS",
+    "TRUSTED_HOSTS",
+    "USE_X_SENDFILE",
+]
+
+
+@pytest.mark.parametrize("name", QUART_NAMES + QUART_CONFIG)
+def test_coming_from_quart_accounts_for_every_quart_name(name: str) -> None:
+    """Each public name and configuration key of Quart has a row on the Quart page."""
+    page = (DOCS / "howto" / "from_quart.rst").read_text()
+    pattern = "SESSION_COOKIE_" if name.startswith("SESSION_COOKIE_") else name
+    assert f"``{pattern}" in page, f"docs/howto/from_quart.rst does not mention {name}"
+
+
+def test_coming_from_quart_mentions_every_trioweb_name() -> None:
+    """Every public name of trioweb is on the Quart page, as an equivalent or as trioweb's own."""
+    page = (DOCS / "howto" / "from_quart.rst").read_text()
+    assert [name for name in trioweb.__all__ if f"``{name}``" not in page] == []
