@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import trio
+import trio.testing
+from _docs import load_example
 
 from trioweb import Blueprint, TrioWeb, render_template_string, request, url_for
 
@@ -260,3 +265,30 @@ async def test_app_wide_registrations_after_registration_are_an_error() -> None:
         bp.add_app_template_filter(str.upper)
     with pytest.raises(RuntimeError, match="already registered"):
         bp.app_context_processor(lambda: {})
+
+
+# As the docs show (docs/examples/blueprints.py) ---------------------------------------------------
+
+blueprints_example = load_example("blueprints")
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "api", "body"),
+    [
+        ("/", 200, False, None),
+        ("/api/status", 200, True, {"status": "ok", "users": "/api/users/"}),
+        ("/api/users/", 200, True, {"users": ["/api/users/1", "/api/users/2"]}),
+        ("/api/users/2", 200, True, {"id": 2, "name": "grace"}),
+        ("/api/users/3", 404, True, {"error": "Not Found", "status": 404}),
+        ("/api/nothing", 404, False, None),
+    ],
+)
+async def test_blueprints(path: str, status: int, api: bool, body: Any) -> None:
+    """Blueprint prefixes, nesting, url_for, hooks and error handlers work as the how-to says."""
+    with trio.fail_after(5):
+        async with blueprints_example.app.test_client() as client:
+            response = await client.get(path)
+            assert response.status_code == status
+            assert ("X-API-Version" in response.headers) is api
+            if body is not None:
+                assert await response.get_json() == body

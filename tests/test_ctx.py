@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.lowlevel
+from _docs import load_example
 
 from trioweb import (
     TrioWeb,
@@ -365,3 +366,33 @@ async def test_copied_context_does_not_leak_into_the_awaiting_task() -> None:
     with pytest.raises(ValueError, match="boom"):
         await fail()
     assert not has_app_context()
+
+
+# As the docs show (docs/examples/contexts.py) -----------------------------------------------------
+
+contexts_example = load_example("contexts")
+
+
+async def test_contexts_while_serving_and_copied_request_context(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """The database is open exactly while the app serves; the audit task runs after the
+    response with the request that started it."""
+    assert not contexts_example.db.open
+    async with contexts_example.app.test_client() as client:
+        assert contexts_example.db.open
+        response = await client.post("/orders", json={"item": "teapot"})
+        assert response.status_code == 202
+        assert contexts_example.db.rows == []
+        await trio.sleep(1)
+        assert contexts_example.db.rows == ["teapot ordered from 127.0.0.1 at /orders"]
+    assert not contexts_example.db.open
+
+
+async def test_contexts_script_builds_external_links() -> None:
+    """The script part builds https links on SERVER_NAME, and the app still answers requests
+    for its own host."""
+    assert await contexts_example.print_order_links(2) == [
+        "https://shop.example.com/orders/1",
+        "https://shop.example.com/orders/2",
+    ]

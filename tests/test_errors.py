@@ -4,8 +4,12 @@ and a server that keeps serving after bad requests."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
+import trio
+import trio.testing
+from _docs import load_example
 from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 
 from trioweb import Blueprint, TrioWeb, abort, request
@@ -528,3 +532,88 @@ async def test_server_keeps_serving_after_bad_requests(
         assert (await getattr(client, method)(path, **kwargs)).status_code == status
         response = await client.get("/ok")
         assert (response.status_code, await response.get_data()) == (200, b"ok")
+
+
+# As the docs show (docs/examples/errors.py) -------------------------------------------------------
+
+errors_example = load_example("errors")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "body"),
+    [
+        ("GET", "/items/apple", 200, {"name": "apple", "stock": 3}),
+        ("GET", "/items/kiwi", 404, {"error": "no such page"}),
+        ("GET", "/nowhere", 404, {"error": "no such page"}),
+        ("POST", "/basket?item=apple", 200, {"reserved": ["apple"]}),
+        (
+            "POST",
+            "/basket?item=apple&item=pear",
+            409,
+            {"error": "pear is out of stock", "item": "pear"},
+        ),
+        # Two tasks fail: the first leaf of the group with a handler decides (either item).
+        ("POST", "/basket?item=pear&item=plum", 409, None),
+        ("GET", "/broken", 500, {"error": "something went wrong on our side"}),
+    ],
+)
+async def test_errors(method: str, path: str, status: int, body: Any) -> None:
+    """abort, error handlers and errors from a nursery give the responses the how-to says."""
+    with trio.fail_after(5):
+        async with errors_example.app.test_client() as client:
+            response = await client.open(path, method=method)
+            assert response.status_code == status
+            if body is None:
+                assert (await response.get_json())["item"] in ("pear", "plum")
+            else:
+                assert await response.get_json() == body
+
+
+async def test_errors_group_of_several_goes_to_an_exception_group_handler() -> None:
+    """A group of several exceptions from a nursery reaches a handler for ExceptionGroup."""
+    app = TrioWeb(__name__)
+
+    async def fail(n: int) -> None:
+        raise ValueError(n)
+
+    @app.get("/")
+    async def both() -> str:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(fail, 1)
+            nursery.start_soon(fail, 2)
+        return "unreachable"
+
+    @app.errorhandler(ExceptionGroup)
+    async def group(error: ExceptionGroup[Exception]) -> tuple[str, int]:
+        return f"{len(error.exceptions)} failures", 502
+
+    with trio.fail_after(5):
+        async with app.test_client() as client:
+            response = await client.get("/")
+            assert response.status_code == 502
+            assert await response.get_data() == b"2 failures"
+
+
+async def test_errors_abort_without_handler_is_werkzeug_page() -> None:
+    """abort(403, description) without a 403 handler answers werkzeug's page with the text."""
+    with trio.fail_after(5):
+        async with errors_example.app.test_client() as client:
+            response = await client.get("/members")
+            assert response.status_code == 403
+            assert "Members only: log in first." in await response.get_data(as_text=True)
+
+
+async def test_errors_debug_shows_traceback() -> None:
+    """With DEBUG and no 500 handler, an exception's traceback is the 500 body."""
+    app = TrioWeb(__name__)
+    app.debug = True
+
+    @app.get("/")
+    async def broken() -> str:
+        raise RuntimeError("a bug")
+
+    with trio.fail_after(5):
+        async with app.test_client() as client:
+            response = await client.get("/")
+            assert response.status_code == 500
+            assert "RuntimeError: a bug" in await response.get_data(as_text=True)

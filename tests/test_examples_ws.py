@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import trio
+from _ws import closed_by_app
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
@@ -26,7 +27,7 @@ from trio_websocket import (
 
 from examples import auth, echo, heartbeat, json_api, ticker
 from trioweb import TrioWeb
-from trioweb.testing import TestWebsocket, WebsocketDisconnectError, WebsocketResponseError
+from trioweb.testing import WebsocketResponseError
 from trioweb.testing.pytest_plugin import LiveServer
 
 
@@ -58,16 +59,6 @@ async def connect(
             if len(group.exceptions) == 1:
                 raise group.exceptions[0] from None
             raise
-
-
-async def closed_by_app(ws: TestWebsocket) -> tuple[int, str, list[str | bytes]]:
-    """Read until the app closes: its close code and reason, and the messages before them."""
-    messages: list[str | bytes] = []
-    while True:
-        try:
-            messages.append(await ws.receive())
-        except WebsocketDisconnectError as closed:
-            return closed.code, closed.reason, messages
 
 
 async def closed_by_server(conn: WebSocketConnection) -> tuple[int, str | None, list[str | bytes]]:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
+import trio
+import trio.testing
+from _docs import load_example
+from _ws import refusal
 
+import trioweb
 from trioweb import Blueprint, Response, TrioWeb, abort, g
 
 
@@ -330,3 +336,89 @@ async def test_sync_blueprint_hook_is_rejected() -> None:
 
     with pytest.raises(TypeError, match="async def"):
         bp.before_request(sync_hook)
+
+
+# As the docs show (docs/examples/hooks.py) --------------------------------------------------------
+
+hooks_example = load_example("hooks")
+
+
+async def test_teardown_receives_the_exception_of_a_500() -> None:
+    """teardown_request gets the exception that made the request a 500, else None."""
+    app = TrioWeb(__name__)
+    seen: list[BaseException | None] = []
+
+    @app.get("/ok")
+    async def ok() -> str:
+        return "ok"
+
+    @app.get("/broken")
+    async def broken() -> str:
+        raise RuntimeError("a bug")
+
+    @app.teardown_request
+    async def record(error: BaseException | None) -> None:
+        seen.append(error)
+
+    with trio.fail_after(5):
+        async with app.test_client() as client:
+            assert (await client.get("/ok")).status_code == 200
+            assert (await client.get("/broken")).status_code == 500
+    assert seen[0] is None
+    assert isinstance(seen[1], RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "status", "body"),
+    [
+        ("/me", "secret-key", 200, b'{"user":"ada"}'),
+        ("/me", "wrong", 401, b'{"error":"send a valid X-API-Key header"}'),
+        ("/me", None, 401, b'{"error":"send a valid X-API-Key header"}'),
+        ("/nowhere", None, 401, None),
+        ("/nowhere", "secret-key", 404, None),
+    ],
+)
+async def test_hooks(path: str, key: str | None, status: int, body: bytes | None) -> None:
+    """before_request guards every URL, after_request adjusts every response, teardown
+    releases what before_request acquired."""
+    with trio.fail_after(5):
+        headers = {"X-API-Key": key} if key is not None else {}
+        async with hooks_example.app.test_client() as client:
+            response = await client.get(path, headers=headers)
+            assert response.status_code == status
+            assert response.headers["Cache-Control"] == "no-store"
+            if body is not None:
+                assert await response.get_data() == body
+        assert hooks_example.pool.in_use == 0
+
+
+async def test_ws_before_websocket_abort_refuses() -> None:
+    """abort() in a before_websocket hook refuses the handshake with that status."""
+    app = TrioWeb(__name__)
+
+    @app.before_websocket
+    async def closed_for_maintenance() -> None:
+        trioweb.abort(503)
+
+    @app.websocket("/")
+    async def never_runs() -> None:
+        raise AssertionError("the hook refused first")
+
+    assert (await refusal(app, "/")).status_code == 503
+
+
+async def test_ws_after_websocket_sees_the_refusal_response() -> None:
+    """Before accept, after_websocket gets the refusal response and may change it."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/")
+    async def refuse() -> tuple[str, int]:
+        return "No", 403
+
+    @app.after_websocket
+    async def add_header(response: Any) -> Any:
+        response.headers["X-Refused"] = "yes"
+        return response
+
+    response = await refusal(app, "/")
+    assert response.headers["X-Refused"] == "yes"

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator
 import pytest
 import trio
 import trio.testing
+from _docs import load_example
 
 import trioweb._serving
 from trioweb import LifespanError, TrioWeb, current_app, has_request_context
@@ -565,3 +566,46 @@ async def test_a_task_that_raises_when_cancelled_at_shutdown() -> None:
         async with app.test_client():
             pass
     assert app.nursery is None
+
+
+# As the docs show (docs/examples/lifespan.py, notes.py) -------------------------------------------
+
+lifespan_example = load_example("lifespan")
+notes_example = load_example("notes")
+
+
+async def test_notes_lists_the_welcome_note() -> None:
+    """The notes app starts with one note, listed with its URL."""
+    with trio.fail_after(5):
+        async with notes_example.app.test_client() as client:
+            response = await client.get("/notes")
+            assert await response.get_json() == {
+                "notes": [{"id": 1, "text": "Try trioweb", "url": "/notes/1"}]
+            }
+
+
+async def test_lifespan_worker_drains_the_queue_at_shutdown() -> None:
+    """Jobs queued by views are all done by the worker before the app stops."""
+    with trio.fail_after(5):
+        async with lifespan_example.app.test_client() as client:
+            for job in ["resize", "email", "archive"]:
+                response = await client.post("/jobs", data=job)
+                assert response.status_code == 202
+        assert lifespan_example.jobs.done == ["resize", "email", "archive"]
+        assert lifespan_example.app.nursery is None
+
+
+async def test_lifespan_background_task_runs_after_the_response() -> None:
+    """add_background_task runs the function in the app nursery, without the request."""
+    with trio.fail_after(5):
+        async with lifespan_example.app.test_client() as client:
+            response = await client.post("/welcome/ada")
+            assert response.status_code == 202
+            await trio.testing.wait_all_tasks_blocked()
+            assert lifespan_example.welcomed[-1] == "ada"
+
+
+async def test_lifespan_background_task_needs_a_serving_app() -> None:
+    """add_background_task outside serving raises RuntimeError."""
+    with pytest.raises(RuntimeError, match="needs the app to be serving"):
+        lifespan_example.app.add_background_task(lifespan_example.send_welcome, "ada")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _docs import load_example
 from werkzeug.exceptions import NotFound
 
 from trioweb import TrioWeb, WebsocketException, abort, request, websocket
@@ -403,15 +404,7 @@ async def test_a_group_after_accept_without_a_handler_closes_1011_and_reaches_th
 async def test_the_raising_example_closes_as_documented() -> None:
     """docs/examples/ws_raising.py: an unknown room closes 1008 with abort's description, a
     missing login 4001 with WebsocketException's reason."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parent.parent / "docs" / "examples" / "ws_raising.py"
-    spec = importlib.util.spec_from_file_location("ws_raising", path)
-    assert spec is not None
-    assert spec.loader is not None
-    ws_raising = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ws_raising)
+    ws_raising = load_example("ws_raising")
     async with ws_raising.app.test_client() as client:
         async with client.websocket("/rooms", query_string={"token": "tok-ada"}) as conn:
             await conn.send_json({"join": "lobby"})

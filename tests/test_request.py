@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _docs import load_example
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from trioweb import Blueprint, TrioWeb, request, websocket
@@ -480,35 +481,31 @@ async def test_body_within_the_limit_is_accepted() -> None:
 
 
 async def test_streamed_body_is_cut_off_at_the_limit(
-    http_scope, autojump_clock: trio.testing.MockClock
+    http_scope, asgi_peer, autojump_clock: trio.testing.MockClock
 ) -> None:
     """Without a Content-Length, the limit is checked while the body streams in: the app answers
-    413 having read no more than the limit plus one chunk, instead of the whole upload."""
+    413 having read no more than the limit plus one chunk (and the peer's queue), instead of the
+    whole upload."""
     app = TrioWeb(__name__)
     limit, chunk = 1000, 100
     app.config["MAX_CONTENT_LENGTH"] = limit
 
     @app.route("/upload", methods=["POST"])
     async def upload() -> str:
-        return str(len(await request.get_data()))
+        return str(len(await request.get_data()))  # pragma: no cover
 
-    consumed = 0
-    sent: list[dict[str, Any]] = []
+    peer = asgi_peer()
 
-    async def receive() -> dict[str, Any]:
-        nonlocal consumed
-        await trio.lowlevel.checkpoint()
-        if sent:  # the response is out: the client stops sending
-            await trio.sleep_forever()
-        consumed += chunk
-        return _chunk(b"x" * chunk, True)  # an endless upload
+    async def endless_upload() -> None:
+        while True:
+            await peer.to_app.send(_chunk(b"x" * chunk, True))
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(http_scope("/upload", method="POST"), receive, send)
-    assert sent[0]["status"] == 413
-    assert consumed <= limit + chunk
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(endless_upload)
+        await app(http_scope("/upload", method="POST"), peer.receive, peer.send)
+        nursery.cancel_scope.cancel()
+    assert peer.status == 413
+    assert peer.received * chunk <= limit + chunk
 
 
 # A client that goes away --------------------------------------------------------------------------
@@ -658,7 +655,7 @@ async def test_client_leaving_while_the_view_reads_is_400(
 
 
 async def test_the_listener_waits_for_a_view_that_is_reading(
-    http_scope, autojump_clock: trio.testing.MockClock
+    http_scope, asgi_peer, autojump_clock: trio.testing.MockClock
 ) -> None:
     """The disconnect listener never takes body chunks from a view still reading a slow upload."""
     app = TrioWeb(__name__)
@@ -667,29 +664,123 @@ async def test_the_listener_waits_for_a_view_that_is_reading(
     async def view() -> bytes:
         return await request.get_data()
 
-    messages = [_chunk(b"first ", True), _chunk(b"second", False)]
-    second_sent = trio.Event()
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if not messages:
-            await trio.sleep_forever()
-        if len(messages) == 1:
-            await second_sent.wait()
-        return messages.pop(0)
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    peer = asgi_peer([_chunk(b"first ", True)])
 
     async def send_second_chunk_late() -> None:
         await trio.sleep(1)  # well past DISCONNECT_LISTENER_DELAY
-        second_sent.set()
+        await peer.to_app.send(_chunk(b"second", False))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(send_second_chunk_late)
-        await app(http_scope("/", method="POST"), receive, send)
-    assert sent[0]["status"] == 200
-    assert sent[1]["body"] == b"first second"
+        await app(http_scope("/", method="POST"), peer.receive, peer.send)
+    assert peer.status == 200
+    assert peer.body == b"first second"
+
+
+# As the docs show (docs/examples/bodies.py, cancellation.py, notes.py) ----------------------------
+
+bodies_example = load_example("bodies")
+cancellation_example = load_example("cancellation")
+notes_example = load_example("notes")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/notes/abc", {}, 404),
+        ("POST", "/notes", {"data": {"text": "buy milk"}}, 415),
+        ("POST", "/notes", {"data": "{", "headers": {"Content-Type": "application/json"}}, 400),
+    ],
+)
+async def test_notes_errors(method: str, path: str, kwargs: dict[str, Any], status: int) -> None:
+    """A URL that does not match, a body that is not JSON and malformed JSON are refused."""
+    with trio.fail_after(5):
+        async with notes_example.app.test_client() as client:
+            response = await client.open(path, method=method, **kwargs)
+            assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs", "status", "body"),
+    [
+        ("/echo", {"data": b"\x00raw bytes"}, 200, b"\x00raw bytes"),
+        ("/sum", {"json": [1, 2, 3.5]}, 200, b'{"sum":6.5}'),
+        ("/sum", {"data": "[1, 2]"}, 415, None),
+        (
+            "/sum",
+            {"data": "[1, 2", "headers": {"Content-Type": "application/json"}},
+            400,
+            None,
+        ),
+        ("/sum-or-nothing", {"data": "[1, 2"}, 200, b'{"sum":null}'),
+        ("/signup", {"data": {"name": "Ada"}}, 200, b"Welcome, Ada!\n"),
+        ("/signup", {"data": {"nickname": "Ada"}}, 400, None),
+        ("/echo", {"data": b"x" * (1024 * 1024 + 1)}, 413, None),
+    ],
+)
+async def test_bodies(path: str, kwargs: dict[str, Any], status: int, body: bytes | None) -> None:
+    """Bodies, JSON, forms and the size limit behave as the HTTP how-to says."""
+    with trio.fail_after(5):
+        async with bodies_example.app.test_client() as client:
+            response = await client.post(path, **kwargs)
+            assert response.status_code == status
+            if body is not None:
+                assert await response.get_data() == body
+
+
+async def test_bodies_upload() -> None:
+    """An uploaded file arrives in request.files with its name and content."""
+    with trio.fail_after(5):
+        async with bodies_example.app.test_client() as client:
+            photo = (io.BytesIO(b"JPEG..."), "cat.jpg")
+            response = await client.post("/upload", data={"photo": photo})
+            assert await response.get_json() == {"filename": "cat.jpg", "size": 7}
+
+
+async def test_cancellation_poll_answers_when_a_message_arrives() -> None:
+    """A long poll returns the messages posted while it waited."""
+    with trio.fail_after(5):
+        async with cancellation_example.app.test_client() as client:
+            async with trio.open_nursery() as nursery:
+                replies = []
+
+                async def poll() -> None:
+                    replies.append(await client.get("/rooms/news?after=0"))
+
+                nursery.start_soon(poll)
+                await trio.testing.wait_all_tasks_blocked()
+                assert cancellation_example.rooms["news"].waiting == 1
+                await client.post("/rooms/news", data="hello")
+            assert await replies[0].get_json() == {"messages": ["hello"]}
+            assert cancellation_example.rooms["news"].waiting == 0
+
+
+async def test_cancellation_poll_cleans_up_when_the_client_leaves(
+    autojump_clock: trio.abc.Clock, http_scope: Any, asgi_peer: Any
+) -> None:
+    """A client that leaves cancels the poll: finally runs, shielded cleanup completes, and
+    nothing is sent."""
+    with trio.fail_after(5):
+        peer = asgi_peer([{"type": "http.request", "body": b"", "more_body": False}])
+        peer.disconnect()
+        await cancellation_example.app(http_scope("/rooms/quiet"), peer.receive, peer.send)
+        assert peer.sent == []
+        assert cancellation_example.rooms["quiet"].waiting == 0
+        assert cancellation_example.log[-1] == "stopped polling quiet"
+
+
+async def test_cancellation_digest_sees_the_group_with_except_star(
+    autojump_clock: trio.abc.Clock, http_scope: Any, asgi_peer: Any
+) -> None:
+    """A client that leaves during a view's nursery reaches except* trio.Cancelled, and the
+    re-raised group ends the request quietly."""
+    with trio.fail_after(5):
+        peer = asgi_peer([{"type": "http.request", "body": b"", "more_body": False}])
+        peer.disconnect()
+        scope = http_scope("/digest", query_string=b"room=a&room=b")
+        await cancellation_example.app(scope, peer.receive, peer.send)
+        assert peer.sent == []
+        assert cancellation_example.log[-1] == "client left while waiting for a, b"
 
 
 _URL_ATTRIBUTES = (

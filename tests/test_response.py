@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _docs import load_example
 from werkzeug.datastructures import Headers
 
-from trioweb import Response, TrioWeb
+from trioweb import Response, TrioWeb, request
 
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
@@ -315,3 +316,84 @@ async def test_response_get_json() -> None:
     assert await Response('{"a": [1]}').get_json() == {"a": [1]}
     with pytest.raises(ValueError, match="Expecting value"):
         await Response("<html>").get_json()
+
+
+# As the docs show (docs/examples/responses.py) ----------------------------------------------------
+
+responses_example = load_example("responses")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "content_type", "body"),
+    [
+        ("GET", "/text", 200, "text/html; charset=utf-8", None),
+        ("GET", "/data", 200, "application/json", b'{"name":"trioweb","tags":["trio","web"]}'),
+        ("GET", "/teapot", 418, "text/html; charset=utf-8", b"I'm a teapot\n"),
+        ("POST", "/things", 201, "application/json", b'{"id":1}'),
+        ("GET", "/list", 200, "application/json", b"[1,2,3]"),
+        ("GET", "/csv", 200, "text/csv; charset=utf-8", b"id,name\n1,trioweb\n"),
+    ],
+)
+async def test_responses(
+    method: str, path: str, status: int, content_type: str, body: bytes | None
+) -> None:
+    """Each kind of return value becomes the response the HTTP how-to says."""
+    with trio.fail_after(5):
+        async with responses_example.app.test_client() as client:
+            response = await client.open(path, method=method)
+            assert response.status_code == status
+            assert response.headers["Content-Type"] == content_type
+            if body is not None:
+                assert await response.get_data() == body
+
+
+async def test_responses_headers_cookie_and_redirect() -> None:
+    """A tuple's headers are sent, set_cookie sets a cookie, redirect answers 301."""
+    with trio.fail_after(5):
+        async with responses_example.app.test_client() as client:
+            created = await client.post("/things")
+            assert created.headers["Location"] == "/things/1"
+            csv = await client.get("/csv")
+            assert csv.headers["Set-Cookie"] == "seen=yes; HttpOnly; Path=/"
+            moved = await client.get("/old-text")
+            assert moved.status_code == 301
+            assert moved.headers["Location"] == "/text"
+
+
+async def test_responses_stream(autojump_clock: trio.abc.Clock) -> None:
+    """A response built from an async generator is streamed, without Content-Length."""
+    with trio.fail_after(5):
+        async with responses_example.app.test_client() as client:
+            response = await client.get("/countdown")
+            assert await response.get_data() == b"3...\n2...\n1...\nliftoff!\n"
+            assert "Content-Length" not in response.headers
+
+
+async def test_responses_stream_is_cancelled_when_the_client_leaves(
+    autojump_clock: trio.abc.Clock, http_scope: Any, asgi_peer: Any
+) -> None:
+    """A client that leaves mid-stream cancels the generator: no more chunks are sent."""
+    with trio.fail_after(5):
+        peer = asgi_peer([{"type": "http.request", "body": b"", "more_body": False}])
+        peer.disconnect()
+        await responses_example.app(http_scope("/countdown"), peer.receive, peer.send)
+        assert peer.status == 200
+        assert peer.body == b"3...\n"
+        assert not any(m["type"] == "http.response.body" and not m["more_body"] for m in peer.sent)
+
+
+async def test_responses_stream_sees_the_request() -> None:
+    """A streaming generator runs after the view returned, with the request still bound."""
+    app = TrioWeb(__name__)
+
+    @app.get("/")
+    async def stream() -> Any:
+        async def chunks() -> Any:
+            yield request.args["word"]
+
+        return chunks()
+
+    with trio.fail_after(5):
+        async with app.test_client() as client:
+            response = await client.get("/?word=still-here")
+            assert await response.get_data() == b"still-here"

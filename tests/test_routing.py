@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import trio
+import trio.testing
+from _docs import load_example
+from _ws import closed_by_app, refusal
 from werkzeug.routing import BuildError
 
 from trioweb import Blueprint, Response, TrioWeb, abort, redirect, request, url_for
@@ -469,18 +473,14 @@ async def test_url_for_dot_endpoint_in_a_blueprint_view() -> None:
         assert await (await client.get("/shop/item/1")).get_data() == b"/shop/item/2"
 
 
-async def test_unknown_asgi_scope_type_is_value_error() -> None:
-    """The app refuses an ASGI scope type it does not know."""
+async def test_unknown_asgi_scope_type_is_value_error(asgi_peer) -> None:
+    """The app refuses an ASGI scope type it does not know, without receiving or sending."""
     app = TrioWeb(__name__)
-
-    async def receive() -> dict[str, object]:
-        raise AssertionError("not reached")
-
-    async def send(message: dict[str, object]) -> None:
-        raise AssertionError("not reached")
+    peer = asgi_peer()
 
     with pytest.raises(ValueError, match="unknown ASGI scope type 'webtransport'"):
-        await app({"type": "webtransport"}, receive, send)
+        await app({"type": "webtransport"}, peer.receive, peer.send)
+    assert (peer.received, peer.sent) == (0, [])
 
 
 async def test_the_match_cache_is_bounded_and_skips_host_rules() -> None:
@@ -557,3 +557,101 @@ async def test_an_absolute_form_request_reaches_its_view() -> None:
     await app(scope, receive, send)
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == b"/items/3 3"
+
+
+# As the docs show (docs/examples/routing.py, ws_routes.py) ----------------------------------------
+
+routing_example = load_example("routing")
+ws_routes_example = load_example("ws_routes")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "body"),
+    [
+        ("GET", "/", 200, b"Index\n"),
+        ("HEAD", "/", 200, b""),
+        ("GET", "/users/42", 200, b'{"id":42}'),
+        ("GET", "/users/ada", 404, None),
+        ("GET", "/users/7/", 404, None),
+        ("GET", "/files/reports/2024/q1.txt", 200, b"File reports/2024/q1.txt\n"),
+        ("GET", "/items/", 200, b"All items\n"),
+        ("POST", "/items/", 201, b"Created\n"),
+        (
+            "GET",
+            "/search?q=trio&page=3&tag=a&tag=b",
+            200,
+            b'{"q":"trio","page":3,"tags":["a","b"]}',
+        ),
+        ("GET", "/search?page=last", 200, b'{"q":"","page":1,"tags":[]}'),
+    ],
+)
+async def test_routing(method: str, path: str, status: int, body: bytes | None) -> None:
+    """Rules, converters, methods and query arguments route as the HTTP how-to says."""
+    with trio.fail_after(5):
+        async with routing_example.app.test_client() as client:
+            response = await client.open(path, method=method)
+            assert response.status_code == status
+            if body is not None:
+                assert await response.get_data() == body
+
+
+async def test_routing_wrong_method_is_405_with_allow() -> None:
+    """A method the rule does not accept is a 405 that lists the allowed ones."""
+    with trio.fail_after(5):
+        async with routing_example.app.test_client() as client:
+            response = await client.delete("/items/")
+            assert response.status_code == 405
+            assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+
+
+async def test_routing_missing_slash_redirects() -> None:
+    """A rule that ends in a slash redirects the URL without it."""
+    with trio.fail_after(5):
+        async with routing_example.app.test_client() as client:
+            response = await client.get("/items")
+            assert response.status_code == 308
+            assert response.headers["Location"].endswith("/items/")
+
+
+async def test_routing_url_for() -> None:
+    """url_for builds paths, puts unknown values in the query string, and absolute URLs."""
+    with trio.fail_after(5):
+        async with routing_example.app.test_client() as client:
+            response = await client.get("/links")
+            assert await response.get_json() == {
+                "user": "/users/7",
+                "search": "/search?q=trio&page=2",
+                "absolute": "http://localhost/",
+            }
+
+
+async def test_ws_routes_page_and_socket_share_a_path() -> None:
+    """GET /feed is the page (linking ws://.../feed) and a websocket to /feed is the feed."""
+    async with ws_routes_example.app.test_client() as client:
+        page = await client.get("/feed")
+        assert 'new WebSocket("ws://localhost/feed")' in await page.get_data(as_text=True)
+        secure = await client.get("/feed", scheme="https")
+        assert 'new WebSocket("wss://localhost/feed")' in await secure.get_data(as_text=True)
+        async with client.websocket("/feed") as ws:
+            assert await closed_by_app(ws) == (1000, "", ["first", "second", "third"])
+        async with client.websocket("/socket-only") as ws:
+            assert await ws.receive() == "websockets only here"
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "status"),
+    [
+        ("http", "/socket-only", 400),
+        ("websocket", "/page-only", 400),
+        ("http", "/nowhere", 404),
+        ("websocket", "/nowhere", 404),
+        ("http", "/page-only", 200),
+    ],
+)
+async def test_ws_routes_wrong_kind(kind: str, path: str, status: int) -> None:
+    """An HTTP request to a websocket-only route, or the reverse, is 400; an unknown path 404."""
+    if kind == "websocket":
+        assert (await refusal(ws_routes_example.app, path)).status_code == status
+    else:
+        async with ws_routes_example.app.test_client() as client:
+            assert (await client.get(path)).status_code == status

@@ -9,17 +9,23 @@ import re
 import signal
 import socket
 from functools import partial
+from typing import Any
 
 import httpx
 import pytest
 import trio
 import trio.testing
+from _docs import load_example
 from _e2e import served
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.middleware import ProxyFixMiddleware
+from trio_websocket import ConnectionClosed
 
 import trioweb
-from trioweb import LifespanError, TrioWeb, serve
+from trioweb import LifespanError, TrioWeb, serve, websocket
 from trioweb._serving import hypercorn_config, run
+from trioweb.testing import TestClient
+from trioweb.testing.pytest_plugin import LiveServer
 
 
 def _ipv6_loopback() -> bool:
@@ -331,3 +337,177 @@ class _LogEvent(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.event.set()
+
+
+# As the docs show (docs/examples/serving.py) ------------------------------------------------------
+
+proxy_example = load_example("proxy")
+serving_example = load_example("serving")
+
+
+async def _http_get(url: str, path: str = "/") -> bytes:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    async with await trio.open_tcp_stream(host, int(port)) as stream:
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        await stream.send_all(request.encode())
+        chunks = []
+        while chunk := await stream.receive_some():
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_serving_serve_until_stop() -> None:
+    """nursery.start(serve_until, stop) returns the URL of a live server that stops on stop."""
+    with trio.fail_after(5):
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(serving_example.serve_until, stop)
+            assert url.startswith("http://127.0.0.1:")
+            reply = await _http_get(url)
+            assert reply.startswith(b"HTTP/1.1 200")
+            assert reply.endswith(b"Served from inside a Trio program\n")
+            stop.set()
+
+
+async def test_serving_main_prints_the_url(capsys: pytest.CaptureFixture[str]) -> None:
+    """main() serves the app and prints its URL once it accepts connections."""
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(serving_example.main, port=0))
+            await trio.testing.wait_all_tasks_blocked()
+            url = capsys.readouterr().out.removeprefix("serving on ").strip()
+            reply = await _http_get(url)
+            assert reply.startswith(b"HTTP/1.1 200")
+            nursery.cancel_scope.cancel()
+
+
+#: What the /left handler of _live_app saw, and an event set when its cleanup is done.
+_live_state: dict[str, Any] = {}
+
+
+_live_app = TrioWeb("live")
+
+
+@_live_app.websocket("/left")
+async def _left() -> None:
+    try:
+        await websocket.receive()
+    finally:
+        _live_state["code"] = websocket.close_code
+        _live_state["done"].set()
+
+
+@_live_app.websocket("/broken")
+async def _broken() -> None:
+    await websocket.receive()
+    raise KeyError("a bug")
+
+
+@pytest.mark.parametrize("app", [_live_app], ids=["live"])
+async def test_ws_hypercorn_reports_1006_for_a_client_close(live_server: LiveServer) -> None:
+    """Under Hypercorn the handler sees 1006, whatever code the client closed with."""
+    _live_state["done"] = trio.Event()
+    async with live_server.websocket("/left") as connection:
+        await connection.aclose(4000, "bye")
+    await _live_state["done"].wait()
+    assert _live_state["code"] == 1006
+
+
+@pytest.mark.parametrize("app", [_live_app], ids=["live"])
+async def test_ws_hypercorn_logs_an_unhandled_error_and_the_client_sees_1011(
+    live_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unhandled exception after accept: the client gets 1011, Hypercorn logs the error."""
+    async with live_server.websocket("/broken") as connection:
+        await connection.send_message("go")
+        with pytest.raises(ConnectionClosed) as closed:
+            await connection.get_message()
+    assert closed.value.reason.code == 1011
+    assert closed.value.reason.reason == "Internal Server Error"
+    (record,) = [r for r in caplog.records if r.getMessage() == "Error in ASGI Framework"]
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], KeyError)
+
+
+# Behind a TLS proxy (docs/examples/proxy.py) ------------------------------------------------------
+
+#: What a proxy that terminated TLS for https://notes.example.com says about its client.
+X_FORWARDED = {
+    "X-Forwarded-For": "203.0.113.7",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "notes.example.com",
+}
+FORWARDED = {"Forwarded": "for=203.0.113.7;proto=https;host=notes.example.com"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "headers"),
+    [
+        ("legacy", X_FORWARDED),
+        ("modern", FORWARDED),
+        # A client may send its own X-Forwarded-For; the proxy appends the address it saw, and
+        # with trusted_hops=1 only that last value counts.
+        ("legacy", {**X_FORWARDED, "X-Forwarded-For": "198.51.100.1, 203.0.113.7"}),
+    ],
+    ids=["x-forwarded", "forwarded", "spoofed-for"],
+)
+async def test_behind_a_proxy_the_request_sees_what_the_client_saw(
+    mode: str, headers: dict[str, str]
+) -> None:
+    """Wrapped in ProxyFixMiddleware, the request has the client's scheme, host and address,
+    and url_for builds external URLs (a websocket's with wss) that the client can use."""
+    wrapped = ProxyFixMiddleware(proxy_example.app, mode=mode, trusted_hops=1)
+    async with TestClient(wrapped) as client:
+        response = await client.get("/whoami", headers=headers)
+    assert await response.get_json() == {
+        "scheme": "https",
+        "secure": True,
+        "url": "https://notes.example.com/whoami",
+        "remote_addr": "203.0.113.7",
+        "feed": "wss://notes.example.com/feed",
+    }
+
+
+@pytest.mark.parametrize(("proto", "scheme"), [("https", "https"), ("wss", "wss")])
+async def test_behind_a_proxy_the_websocket_sees_what_the_client_saw(
+    proto: str, scheme: str
+) -> None:
+    """Wrapped in ProxyFixMiddleware, the websocket has the client's address and host, and the
+    scheme the proxy names, as it names it (https from nginx, wss from others): is_secure is
+    what to check."""
+    headers = {**X_FORWARDED, "X-Forwarded-Proto": proto}
+    async with (
+        TestClient(proxy_example.asgi_app) as client,
+        client.websocket("/feed", headers=headers) as ws,
+    ):
+        assert await ws.receive_json() == {
+            "scheme": scheme,
+            "secure": True,
+            "url": f"{scheme}://notes.example.com/feed",
+            "remote_addr": "203.0.113.7",
+        }
+
+
+async def test_without_the_middleware_forwarded_headers_are_not_trusted() -> None:
+    """The app alone ignores X-Forwarded-* and Forwarded: anyone can send them."""
+    async with proxy_example.app.test_client() as client:
+        response = await client.get("/whoami", headers={**X_FORWARDED, **FORWARDED})
+        async with client.websocket("/feed", headers=X_FORWARDED) as ws:
+            seen = await ws.receive_json()
+    assert (await response.get_json())["url"] == "http://localhost/whoami"
+    assert (await response.get_json())["remote_addr"] == "127.0.0.1"
+    assert (seen["scheme"], seen["secure"]) == ("ws", False)
+
+
+async def test_behind_a_proxy_under_hypercorn() -> None:
+    """Served by Hypercorn, the wrapped app answers a proxied request with the client's URL."""
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(
+            partial(serve, proxy_example.asgi_app, port=0, shutdown_trigger=stop.wait)
+        )
+        async with httpx.AsyncClient() as http:
+            response = await http.get(url + "/whoami", headers=X_FORWARDED)
+        stop.set()
+    assert response.json()["url"] == "https://notes.example.com/whoami"
+    assert response.json()["remote_addr"] == "203.0.113.7"

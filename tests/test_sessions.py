@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import trio
+from _docs import load_example
 from itsdangerous import URLSafeTimedSerializer
 
 from trioweb import (
@@ -25,7 +26,7 @@ from trioweb import (
     session,
     websocket,
 )
-from trioweb.testing import TestResponse
+from trioweb.testing import TestResponse, WebsocketResponseError
 
 SECRET = "test secret key, long and random enough"
 
@@ -576,3 +577,58 @@ async def test_saving_a_session_nobody_read_adds_no_vary() -> None:
     SecureCookieSessionInterface().save_session(app, built, response)
     assert response.headers["Set-Cookie"].startswith("session=")
     assert "Vary" not in response.headers
+
+
+# As the docs show (docs/examples/sessions.py) -----------------------------------------------------
+
+sessions_example = load_example("sessions")
+
+
+def _session_cookie(response: Any) -> dict[str, str]:
+    """The Cookie header a browser would send back after ``response``."""
+    (header,) = response.headers.getlist("Set-Cookie")
+    return {"Cookie": header.split(";")[0]}
+
+
+async def test_sessions_login_flash_and_websocket() -> None:
+    """Logging in sets the session and flashes a welcome shown once on the next page; the
+    websocket knows the user from the same cookie and refuses a client without one."""
+    async with sessions_example.app.test_client() as client:
+        wrong = await client.post("/login", data={"user": "ada", "password": "nope"})
+        assert wrong.status_code == 302
+        page = await client.get("/", headers=_session_cookie(wrong))
+        assert b'<p class="error">Wrong user name or password.</p>' in await page.get_data()
+        assert b"Not logged in." in await page.get_data()
+
+        login = await client.post("/login", data={"user": "ada", "password": "lovelace"})
+        assert "Expires" not in login.headers["Set-Cookie"]  # not "remember me"
+        cookie = _session_cookie(login)
+        page = await client.get("/", headers=cookie)
+        body = await page.get_data()
+        assert b'<p class="message">Welcome, ada.</p>' in body
+        assert b"Logged in as ada." in body
+        cookie = _session_cookie(page)  # the flashed message left the session
+        again = await (await client.get("/", headers=cookie)).get_data()
+        assert again == b"Logged in as ada."
+
+        async with client.websocket("/chat", headers=cookie) as ws:
+            await ws.send("hello")
+            assert await ws.receive() == "ada: hello"
+        with pytest.raises(WebsocketResponseError) as refused:
+            async with client.websocket("/chat"):
+                pass  # pragma: no cover
+        assert refused.value.response.status_code == 401
+
+        logout = await client.post("/logout", headers=cookie)
+        page = await client.get("/", headers=_session_cookie(logout))
+        assert await page.get_data() == b'<p class="message">Logged out.</p>\nNot logged in.'
+
+
+async def test_sessions_remember_me_makes_the_cookie_permanent() -> None:
+    """With "remember" ticked, the cookie gets an expiry (PERMANENT_SESSION_LIFETIME)."""
+    async with sessions_example.app.test_client() as client:
+        login = await client.post(
+            "/login", data={"user": "grace", "password": "hopper", "remember": "on"}
+        )
+    assert "Expires=" in login.headers["Set-Cookie"]
+    assert "SameSite=Lax" in login.headers["Set-Cookie"]

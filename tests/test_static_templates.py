@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
+import trio.testing
+from _docs import load_example
 from fixtures import staticapp
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import NotFound
@@ -433,3 +436,63 @@ async def test_context_processors_app_and_blueprint() -> None:
         b"Site/ada/parent/parent",
         b"Site/ada/parent/child",
     ]
+
+
+# As the docs show (docs/examples/pages.py) --------------------------------------------------------
+
+pages_example = load_example("pages")
+
+
+async def test_pages_template_escapes_and_links_static() -> None:
+    """render_template escapes values and url_for('static') links the stylesheet."""
+    with trio.fail_after(5):
+        async with pages_example.app.test_client() as client:
+            response = await client.get("/hello/Tom&Jerry")
+            html = await response.get_data(as_text=True)
+            assert "Hello, Tom&amp;Jerry!" in html
+            assert 'href="/static/style.css"' in html
+            assert "You asked for /hello/Tom&amp;Jerry." in html
+            shout = await client.get("/shout/trio")
+            assert await shout.get_data() == b"<b>TRIO!</b>"
+
+
+async def test_pages_static_file_is_cached() -> None:
+    """A static file is served with an ETag, and a request that sends it back gets a 304."""
+    with trio.fail_after(5):
+        async with pages_example.app.test_client() as client:
+            response = await client.get("/static/style.css")
+            assert response.status_code == 200
+            assert response.headers["Content-Type"].startswith("text/css")
+            etag = response.headers["ETag"]
+            again = await client.get("/static/style.css", headers={"If-None-Match": etag})
+            assert again.status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("filename", "status"),
+    [("report.txt", 200), ("missing.txt", 404), ("../pages.py", 404)],
+)
+async def test_pages_download(filename: str, status: int) -> None:
+    """send_from_directory serves files of its folder as attachments, and nothing outside it."""
+    with trio.fail_after(5):
+        async with pages_example.app.test_client() as client:
+            response = await client.get(f"/downloads/{filename}")
+            assert response.status_code == status
+            if status == 200:
+                assert response.headers["Content-Disposition"] == "attachment; filename=report.txt"
+                assert await response.get_data() == b"Quarterly report: all good.\n"
+
+
+# As the docs show (docs/examples/templating.py) ---------------------------------------------------
+
+templating_example = load_example("templating")
+
+
+async def test_templating_filters_tests_globals_and_context_processors() -> None:
+    """The app's filter, test and global and its context processor apply everywhere; the
+    shop's context processor only to the shop's pages; the blueprint's app filter everywhere."""
+    async with templating_example.app.test_client() as client:
+        home = await (await client.get("/", headers={"X-User": "ada"})).get_data()
+        shop = await (await client.get("/shop/")).get_data()
+    assert home == b"HOME for ada: 123.45 EUR, True"
+    assert shop == b"THE SHOP for guest: 9.99 EUR (cheap), True"

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _asgi_peer import ASGIPeer, ws_scope
 from _checkpoints import assert_raises_at_a_checkpoint
+from _docs import load_example
 
 from trioweb import Response, TrioWeb, WebsocketClosed, websocket
 from trioweb.testing import (
@@ -409,34 +411,6 @@ async def test_several_tasks_may_receive_at_once() -> None:
 # The websocket edge's rarer endings -------------------------------------------------------------
 
 
-class FailingPeer:
-    """A server whose sends of some message types fail like a broken transport."""
-
-    def __init__(self, failing: set[str], messages: list[Message]) -> None:
-        self.failing = failing
-        self.to_app, self.inbox = trio.open_memory_channel[Message](10)
-        for message in messages:
-            self.to_app.send_nowait(message)
-        self.sent: list[Message] = []
-
-    async def send(self, message: Message) -> None:
-        await trio.lowlevel.checkpoint()
-        if message["type"] in self.failing:
-            raise trio.BrokenResourceError("gone")
-        self.sent.append(message)
-
-
-SCOPE: Message = {
-    "type": "websocket",
-    "scheme": "ws",
-    "path": "/ws",
-    "query_string": b"",
-    "headers": [],
-    "subprotocols": [],
-    "extensions": {"websocket.http.response": {}},
-}
-
-
 async def test_a_broken_transport_on_accept_and_on_the_final_close() -> None:
     """Failed accept or close sends count as a disconnect; nothing leaks to the server."""
     app = TrioWeb(__name__)
@@ -450,8 +424,9 @@ async def test_a_broken_transport_on_accept_and_on_the_final_close() -> None:
             seen.append(websocket.close_code)
 
     for failing in ({"websocket.accept"}, {"websocket.close"}):
-        peer = FailingPeer(failing, [{"type": "websocket.connect"}])
-        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+        fail_sends = dict.fromkeys(failing, trio.BrokenResourceError("gone"))
+        peer = ASGIPeer([{"type": "websocket.connect"}], fail_sends=fail_sends)
+        await app(ws_scope(), peer.receive, peer.send)
     assert seen == [1006, None]
 
 
@@ -503,12 +478,12 @@ async def test_an_unexpected_asgi_message_and_a_first_message_that_is_not_connec
         await websocket.accept()
         await websocket.receive()
 
-    peer = FailingPeer(set(), [{"type": "websocket.connect"}, {"type": "http.request"}])
+    peer = ASGIPeer([{"type": "websocket.connect"}, {"type": "http.request"}])
     with pytest.raises(RuntimeError, match=r"unexpected ASGI message 'http\.request'"):
-        await app(dict(SCOPE), peer.inbox.receive, peer.send)
-    peer = FailingPeer(set(), [{"type": "websocket.receive", "text": "early"}])
+        await app(ws_scope(), peer.receive, peer.send)
+    peer = ASGIPeer([{"type": "websocket.receive", "text": "early"}])
     with pytest.raises(RuntimeError, match=r"expected websocket\.connect"):
-        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+        await app(ws_scope(), peer.receive, peer.send)
 
 
 async def test_a_disconnect_seen_by_receive_in_a_shielded_scope() -> None:
@@ -540,7 +515,7 @@ async def test_queued_binary_messages_and_a_disconnect_after_the_handler_closed(
     @app.websocket("/ws")
     async def ws() -> None:
         await websocket.accept()
-        await trio.sleep(1)  # the watcher queues what arrives meanwhile
+        await trio.sleep(1)  # the listener queues what arrives meanwhile
         seen.append(await websocket.receive())
         await websocket.close(4000)
         try:
@@ -577,9 +552,9 @@ async def test_an_error_dragged_out_of_the_handler_by_a_disconnect() -> None:
     async def teardown(error: BaseException | None) -> None:
         seen.append(type(error).__name__)
 
-    peer = FailingPeer(set(), [{"type": "websocket.connect"}, {"type": "websocket.disconnect"}])
+    peer = ASGIPeer([{"type": "websocket.connect"}, {"type": "websocket.disconnect"}])
     with pytest.raises(ExceptionGroup):
-        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+        await app(ws_scope(), peer.receive, peer.send)
     assert seen == ["ExceptionGroup"]
 
 
@@ -599,9 +574,9 @@ async def test_a_pipeline_failure_before_accept_answers_500(
     async def teardown(error: BaseException | None) -> None:
         seen.append(type(error).__name__)
 
-    peer = FailingPeer(set(), [{"type": "websocket.connect"}])
+    peer = ASGIPeer([{"type": "websocket.connect"}])
     with pytest.raises(ExceptionGroup):
-        await app(dict(SCOPE), peer.inbox.receive, peer.send)
+        await app(ws_scope(), peer.receive, peer.send)
     assert seen == ["ExceptionGroup"]
     assert [peer.sent[0]["type"], peer.sent[0]["status"]] == ["websocket.http.response.start", 500]
 
@@ -638,3 +613,20 @@ def test_python_dash_m_trioweb_runs_the_cli(
         sys.argv = argv
     assert exited.value.code == 2
     assert "--app" in capsys.readouterr().err
+
+
+# As the docs show (docs/examples/ws_messages.py) --------------------------------------------------
+
+ws_messages_example = load_example("ws_messages")
+
+
+async def test_ws_test_client_timeout_bounds_every_wait(autojump_clock: trio.abc.Clock) -> None:
+    """A receive that the app never answers fails after the client's timeout."""
+    async with (
+        ws_messages_example.app.test_client(timeout=2) as client,
+        client.websocket("/echo") as ws,
+    ):
+        start = trio.current_time()
+        with pytest.raises(trio.TooSlowError):
+            await ws.receive()
+        assert trio.current_time() - start == 2

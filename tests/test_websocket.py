@@ -2,52 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import logging
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+from _asgi_peer import ASGIPeer, Message, ws_scope
+from _docs import load_example
+from _ws import closed_by_app, leaves, refusal
 
+import trioweb
 from trioweb import TrioWeb, WebsocketClosed, WebsocketState, websocket
 from trioweb._listener import MAX_PENDING
 from trioweb.testing import WebsocketDisconnectError, WebsocketResponseError
-
-Message = dict[str, Any]
-
-
-def ws_scope(path: str = "/ws", **extra: Any) -> Message:
-    scope: Message = {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "scheme": "ws",
-        "path": path,
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 1),
-        "server": ("localhost", 80),
-        "subprotocols": [],
-        "extensions": {"websocket.http.response": {}},
-    }
-    scope.update(extra)
-    return scope
-
-
-class Peer:
-    """A server side whose ``receive`` is a memory channel (cancel-safe, as Hypercorn's)."""
-
-    def __init__(self) -> None:
-        self.to_app, self.inbox = trio.open_memory_channel[Message](10)
-        self.sent: list[Message] = []
-        self.fail_sends_with: BaseException | None = None
-
-    async def send(self, message: Message) -> None:
-        await trio.lowlevel.checkpoint()
-        if self.fail_sends_with is not None and message["type"] != "websocket.accept":
-            raise self.fail_sends_with
-        self.sent.append(message)
 
 
 async def test_the_listener_queues_messages_for_a_busy_handler_in_order(
@@ -148,10 +119,9 @@ async def test_a_transport_error_on_send_is_a_disconnect(error: BaseException) -
     async def teardown(error: BaseException | None) -> None:
         seen.append(("teardown", error))
 
-    peer = Peer()
-    peer.fail_sends_with = error
-    await peer.to_app.send({"type": "websocket.connect"})
-    await app(ws_scope(), peer.inbox.receive, peer.send)
+    failing = {"websocket.send": error, "websocket.close": error}
+    peer = ASGIPeer([{"type": "websocket.connect"}], fail_sends=failing)
+    await app(ws_scope(), peer.receive, peer.send)
     assert seen == [1006, ("teardown", None)]
 
 
@@ -170,11 +140,13 @@ async def test_busy_resource_error_from_the_server_is_a_programming_error() -> N
     async def teardown(error: BaseException | None) -> None:
         seen.append(type(error).__name__)
 
-    peer = Peer()
-    peer.fail_sends_with = trio.BusyResourceError("two senders")
-    await peer.to_app.send({"type": "websocket.connect"})
+    busy = trio.BusyResourceError("two senders")
+    peer = ASGIPeer(
+        [{"type": "websocket.connect"}],
+        fail_sends={"websocket.send": busy, "websocket.close": busy},
+    )
     with pytest.raises(trio.BusyResourceError, match="two senders"):
-        await app(ws_scope(), peer.inbox.receive, peer.send)
+        await app(ws_scope(), peer.receive, peer.send)
     assert seen == ["BusyResourceError"]
 
 
@@ -220,10 +192,9 @@ async def test_a_disconnect_before_accept_cancels_a_slow_hook(
     async def ws() -> None:
         seen.append("handler ran")  # pragma: no cover
 
-    peer = Peer()
-    await peer.to_app.send({"type": "websocket.connect"})
+    peer = ASGIPeer([{"type": "websocket.connect"}])
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(app, ws_scope(), peer.inbox.receive, peer.send)
+        nursery.start_soon(app, ws_scope(), peer.receive, peer.send)
         await trio.sleep(1)
         await peer.to_app.send({"type": "websocket.disconnect", "code": 1006})
     assert seen == ["hook cancelled"]
@@ -291,12 +262,496 @@ async def test_without_the_denial_extension_a_rejection_is_a_403(
     async def ws() -> Any:
         return "no entry", 401
 
-    peer = Peer()
-    await peer.to_app.send({"type": "websocket.connect"})
+    peer = ASGIPeer([{"type": "websocket.connect"}])
     with caplog.at_level(logging.WARNING, "trioweb"):
-        await app(ws_scope(extensions={}), peer.inbox.receive, peer.send)
+        await app(ws_scope(extensions={}), peer.receive, peer.send)
     assert peer.sent == [{"type": "websocket.close", "code": 1000}]
     assert "instead of 401 UNAUTHORIZED" in caplog.text
+
+
+# As the websocket how-to shows (docs/examples/ws_*.py) -----------------------------------------
+
+ws_auth_example = load_example("ws_auth")
+ws_cleanup_example = load_example("ws_cleanup")
+ws_closing_example = load_example("ws_closing")
+ws_handshake_example = load_example("ws_handshake")
+ws_heartbeat_example = load_example("ws_heartbeat")
+ws_messages_example = load_example("ws_messages")
+ws_ticker_example = load_example("ws_ticker")
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [(["chat.v1", "chat.v2"], "chat.v2"), (["chat.v1"], "chat.v1"), (["x", "chat.v2"], "chat.v2")],
+)
+async def test_ws_handshake_chat_picks_the_best_subprotocol(
+    offered: list[str], chosen: str
+) -> None:
+    """/chat accepts with the best subprotocol both sides speak and an extra header."""
+    async with (
+        ws_handshake_example.app.test_client() as client,
+        client.websocket("/chat", subprotocols=offered) as ws,
+    ):
+        assert ws.subprotocol == chosen
+        assert ws.accept_headers["X-Chat-Server"] == "trioweb"
+        assert await ws.receive() == f"Welcome! We speak {chosen}."
+        await ws.send("hi")
+        assert await ws.receive() == "hi"
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs", "status", "body"),
+    [
+        ("/chat", {}, 400, b"Offer one of these subprotocols: chat.v2, chat.v1"),
+        (
+            "/chat",
+            {"subprotocols": ["chat.v1"], "headers": {"Origin": "https://evil.example"}},
+            403,
+            b"Pages from https://evil.example may not connect here",
+        ),
+        ("/admin", {}, 401, None),
+        ("/admin", {"headers": {"Authorization": "Basic YWRhOndyb25n"}}, 403, b"Invalid password"),
+        ("/rooms/kitchen", {}, 404, None),
+    ],
+)
+async def test_ws_handshake_refusals(
+    path: str, kwargs: dict[str, Any], status: int, body: bytes | None
+) -> None:
+    """Returned values, abort, raised HTTP errors and before_websocket refuse with HTTP."""
+    response = await refusal(ws_handshake_example.app, path, **kwargs)
+    assert response.status_code == status
+    if body is not None:
+        assert await response.get_data() == body
+    if path.startswith("/rooms"):
+        assert "There is no room called &#39;kitchen&#39;." in await response.get_data(True)
+
+
+async def test_ws_handshake_accepts_the_right_origin_password_and_room() -> None:
+    """An allowed Origin, the admin password and a known room are accepted."""
+    credentials = base64.b64encode(b"ada:correct horse battery staple").decode()
+    async with ws_handshake_example.app.test_client() as client:
+        origin = {"Origin": "https://chat.example.com"}
+        async with client.websocket("/chat", headers=origin, subprotocols=["chat.v1"]) as ws:
+            assert await ws.receive() == "Welcome! We speak chat.v1."
+        admin = {"Authorization": f"Basic {credentials}"}
+        async with client.websocket("/admin", headers=admin) as ws:
+            assert await closed_by_app(ws) == (1000, "", ["Hello, ada."])
+        async with client.websocket("/rooms/trio") as ws:
+            assert await closed_by_app(ws) == (1000, "", ["You are in trio."])
+
+
+async def test_ws_close_before_accept_is_403() -> None:
+    """close() before accept refuses the handshake; the server answers 403."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/")
+    async def refuse() -> None:
+        await websocket.close(4003)
+
+    response = await refusal(app, "/")
+    assert response.status_code == 403
+    assert await response.get_data() == b""
+
+
+async def test_ws_returning_without_accepting_is_500(caplog: pytest.LogCaptureFixture) -> None:
+    """A handler that neither accepts nor refuses gets a logged 500."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/")
+    async def forgetful() -> None:
+        pass
+
+    assert (await refusal(app, "/")).status_code == 500
+    assert "returned without accepting" in caplog.text
+
+
+async def test_ws_accept_with_a_subprotocol_not_offered_is_a_500_before_anything_is_sent() -> None:
+    """accept(subprotocol=...) with a name the client did not offer raises ValueError, which
+    (before accept) becomes a 500 refusal."""
+    app = TrioWeb(__name__)
+    seen: list[str] = []
+
+    @app.websocket("/")
+    async def wrong() -> None:
+        try:
+            await websocket.accept(subprotocol="chat.v3")
+        except ValueError as error:
+            seen.append(str(error))
+            raise
+
+    response = await refusal(app, "/", subprotocols=["chat.v1"])
+    assert response.status_code == 500
+    assert seen == ["subprotocol 'chat.v3' was not offered by the client; it offered ['chat.v1']"]
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs", "status"),
+    [
+        ("/me", {"headers": {"Authorization": "Bearer tok-ada-7f3a"}}, 200),
+        ("/me", {"query_string": {"token": "tok-grace-91c2"}}, 200),
+        ("/me", {"headers": {"Authorization": "Bearer stolen"}}, 401),
+        ("/me", {}, 401),
+    ],
+)
+async def test_ws_auth_guards_http_views(path: str, kwargs: dict[str, Any], status: int) -> None:
+    """login_required works on an HTTP view too."""
+    async with ws_auth_example.app.test_client() as client:
+        response = await client.get(path, **kwargs)
+        assert response.status_code == status
+        if status == 200:
+            assert (await response.get_json())["user"] in {"ada", "grace"}
+
+
+async def test_ws_auth_refuses_an_unknown_token() -> None:
+    """login_required refuses a websocket with an unknown token with 401."""
+    headers = {"Authorization": "Bearer stolen"}
+    assert (await refusal(ws_auth_example.app, "/inbox", headers=headers)).status_code == 401
+
+
+FRAMES: list[str | bytes] = ["hello", "\u00e9t\u00e9 \u2603", b"\x00\xffbinary", "", b""]
+
+
+async def test_ws_messages_echo_keeps_type_and_emptiness() -> None:
+    """Echo returns every message with its frame type, empty frames included, in order."""
+    async with ws_messages_example.app.test_client() as client, client.websocket("/echo") as ws:
+        for frame in FRAMES:
+            await ws.send(frame)
+        for frame in FRAMES:
+            reply = await ws.receive()
+            assert reply == frame
+            assert type(reply) is type(frame)
+
+
+async def test_ws_messages_sum_survives_bad_input() -> None:
+    """receive_json raises BadRequest for invalid JSON and the websocket stays usable."""
+    async with ws_messages_example.app.test_client() as client, client.websocket("/sum") as ws:
+        await ws.send_json([1, 2.5])
+        assert await ws.receive_json() == {"total": 3.5, "count": 2}
+        await ws.send("[1, 2")
+        assert await ws.receive_json() == {"error": "that was not JSON"}
+        await ws.send_json({"numbers": [1]})
+        assert await ws.receive_json() == {"error": "send a list of numbers, like [1, 2.5]"}
+        await ws.send_json([True])
+        assert await ws.receive_json() == {"error": "send a list of numbers, like [1, 2.5]"}
+        await ws.send(b"[4]")
+        assert await ws.receive_json() == {"total": 7.5, "count": 1}
+
+
+async def test_ws_messages_sha256_hashes_binary_frames() -> None:
+    """/sha256 answers each binary frame with its hex digest."""
+    async with ws_messages_example.app.test_client() as client, client.websocket("/sha256") as ws:
+        await ws.send(b"")
+        assert await ws.receive() == hashlib.sha256(b"").hexdigest()
+
+
+async def test_ws_send_takes_only_str_or_bytes_and_send_json_is_like_jsonify() -> None:
+    """send() refuses other types with TypeError; send_json builds what jsonify builds."""
+    app = TrioWeb(__name__)
+    errors: list[str] = []
+
+    @app.websocket("/")
+    async def sender() -> None:
+        try:
+            await websocket.send({"a": 1})  # type: ignore[arg-type]
+        except TypeError as error:
+            errors.append(str(error))
+        await websocket.send(bytearray(b"ba"))
+        await websocket.send_json({"a": 1})
+        await websocket.send_json(a=1)
+        await websocket.send_json(1, 2)
+        await websocket.send_json("text")
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        assert await closed_by_app(ws) == (
+            1000,
+            "",
+            [b"ba", '{"a":1}', '{"a":1}', "[1,2]", '"text"'],
+        )
+    assert errors == [
+        "websocket.send() takes str or bytes, not dict; use send_json() for other values"
+    ]
+
+
+async def test_ws_one_receiver_at_a_time() -> None:
+    """A second task calling receive() while one waits there gets BusyResourceError."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/")
+    async def two_receivers() -> None:
+        await websocket.accept()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(websocket.receive)
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(trio.BusyResourceError):
+                await websocket.receive()
+            await websocket.send("busy")
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        assert await ws.receive() == "busy"
+        await ws.send("for the first receiver")
+        assert await closed_by_app(ws) == (1000, "", [])
+
+
+async def test_ws_ticker_refuses_bad_commands(autojump_clock: trio.abc.Clock) -> None:
+    """Unknown commands and intervals out of range get an error message."""
+    async with ws_ticker_example.app.test_client() as client, client.websocket("/ticks") as ws:
+        for command in ["faster", "interval fast", "interval 0.01", "interval nan"]:
+            await ws.send(command)
+            assert await ws.receive_json() == {"error": "commands: 'interval <0.1 to 60>', 'stop'"}
+
+
+async def test_ws_cleanup_online_list_and_normal_leave() -> None:
+    """Each message lists who is online; leaving without close() reports code 1000."""
+    async with ws_cleanup_example.app.test_client() as client:
+        async with client.websocket("/online/bob") as bob:
+            async with client.websocket("/online/cy") as cy:
+                await cy.send("?")
+                assert await cy.receive_json() == {"online": ["bob", "cy"]}
+            await bob.send("?")
+            assert await bob.receive_json() == {"online": ["bob"]}
+        assert ws_cleanup_example.presence.online == set()
+        assert ws_cleanup_example.departures[-2:] == [("cy", 1000), ("bob", 1000)]
+
+
+async def test_ws_cleanup_jobs_are_cancelled_with_their_client(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Finished jobs report back; a client that leaves cancels the rest, and both the child task
+    and except* around the nursery see it."""
+    async with ws_cleanup_example.app.test_client() as client, client.websocket("/jobs") as ws:
+        await ws.send("backup")
+        assert await ws.receive_json() == {"done": "backup"}
+        await ws.send("report")
+        await ws.send("invoice")
+        await trio.testing.wait_all_tasks_blocked()
+        await ws.close(4001, "closing the laptop")
+    *abandoned, left = ws_cleanup_example.job_log[-3:]
+    assert sorted(abandoned) == ["invoice abandoned", "report abandoned"]  # in either order
+    assert left == "client left with code 4001"
+
+
+async def test_ws_closing_notes(autojump_clock: trio.abc.Clock) -> None:
+    """bye closes with 1000, a long note with 1009, and a handled error with 1011 (not raised
+    in the test); teardown_websocket runs each time."""
+    async with ws_closing_example.app.test_client() as client:
+        async with client.websocket("/notes") as ws:
+            await ws.send("one")
+            assert await ws.receive_json() == {"saved": 1}
+            await ws.send("bye")
+            assert await closed_by_app(ws) == (1000, "", [])
+        async with client.websocket("/notes") as ws:
+            await ws.send("x" * 201)
+            assert await closed_by_app(ws) == (1009, "notes are at most 200 characters", [])
+        async with client.websocket("/notes") as ws:
+            for _ in range(4):
+                await ws.send("note")
+            code, reason, replies = await closed_by_app(ws)
+            assert (code, reason) == (1011, "Internal Server Error")
+            assert replies == ['{"saved":1}', '{"saved":2}', '{"saved":3}']
+    assert ws_closing_example.events[-4:] == [
+        "/notes ended after 0 s: ok",
+        "/notes ended after 0 s: ok",
+        "quota exceeded: 3 notes saved already",
+        "/notes ended after 0 s: ok",  # an error handler dealt with QuotaExceeded
+    ]
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1007, 1014, 3000, 4000, 4999])
+async def test_ws_valid_close_codes(code: int) -> None:
+    """Codes a server may send close the websocket with that code and reason."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/")
+    async def closer() -> None:
+        await websocket.accept()
+        await websocket.close(code, "\u2603" * 41)  # 123 bytes of UTF-8
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        assert await closed_by_app(ws) == (code, "\u2603" * 41, [])
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (999, ""),
+        (1004, ""),
+        (1005, ""),
+        (1006, ""),
+        (1015, ""),
+        (2999, ""),
+        (5000, ""),
+        (1000, "\u2603" * 41 + "!"),  # 124 bytes
+    ],
+)
+async def test_ws_invalid_close_is_value_error(code: int, reason: str) -> None:
+    """Codes a server may not send, and reasons over 123 bytes, raise ValueError."""
+    app = TrioWeb(__name__)
+    raised: list[BaseException] = []
+
+    @app.websocket("/")
+    async def closer() -> None:
+        await websocket.accept()
+        try:
+            await websocket.close(code, reason)
+        except ValueError as error:
+            raised.append(error)
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        assert await closed_by_app(ws) == (1000, "", [])
+    assert len(raised) == 1
+
+
+async def test_ws_after_own_close_send_raises_websocket_closed_which_ends_quietly() -> None:
+    """After close(), send raises WebsocketClosed with that code; escaping, it is a normal end."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/")
+    async def closer() -> None:
+        await websocket.accept()
+        await websocket.close(4002, "done")
+        try:
+            await websocket.send("too late")
+        except trioweb.WebsocketClosed as closed:
+            seen.append((closed.code, closed.reason))
+        await websocket.receive()  # raises WebsocketClosed again, and escapes
+
+    @app.teardown_websocket
+    async def record(error: BaseException | None) -> None:
+        seen.append(error)
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        assert await closed_by_app(ws) == (4002, "done", [])
+    assert seen == [(4002, "done"), None]
+
+
+@pytest.mark.parametrize("wait", ["receive", "channel", "child nursery", "sleep"])
+async def test_ws_client_leaving_cancels_the_handler_wherever_it_waits(
+    wait: str, autojump_clock: trio.abc.Clock
+) -> None:
+    """The client leaving raises Cancelled at the handler's checkpoint; afterwards close_code and
+    close_reason say how it left, and a shielded send raises WebsocketClosed."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/")
+    async def waiter() -> None:
+        await websocket.accept()
+        try:
+            if wait == "receive":
+                await websocket.receive()
+            elif wait == "channel":
+                _, receive_channel = trio.open_memory_channel[str](0)
+                await receive_channel.receive()
+            elif wait == "child nursery":
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(trio.sleep_forever)
+            else:
+                await trio.sleep(3600)
+        except BaseException as error:
+            seen.append(trio.Cancelled in leaves(error))
+            seen.append((websocket.close_code, websocket.close_reason))
+            with trio.CancelScope(shield=True):
+                try:
+                    await websocket.send("anyone there?")
+                except trioweb.WebsocketClosed as closed:
+                    seen.append((closed.code, closed.reason))
+            raise
+
+    @app.after_websocket
+    async def after(response: Any) -> Any:
+        seen.append(("after", response))
+        return response
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        await trio.testing.wait_all_tasks_blocked()
+        await ws.close(4004, "bye")
+    assert seen == [True, (4004, "bye"), (4004, "bye"), ("after", None)]
+
+
+async def test_ws_listener_keeps_messages_for_a_busy_handler(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Messages that arrive while the handler is not receiving are handed over in order."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/")
+    async def slow() -> None:
+        await websocket.accept()
+        await trio.sleep(1)
+        await websocket.send_json([await websocket.receive() for _ in range(20)])
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        for n in range(20):
+            await ws.send(str(n))
+        assert await ws.receive_json() == [str(n) for n in range(20)]
+
+
+async def test_ws_unhandled_error_closes_1011_runs_hooks_and_is_raised() -> None:
+    """After accept, an unhandled exception closes with 1011, runs the after and teardown hooks,
+    and reaches the server (here the test client re-raises it)."""
+    app = TrioWeb(__name__)
+    seen: list[Any] = []
+
+    @app.websocket("/")
+    async def broken() -> None:
+        await websocket.accept()
+        raise KeyError("a bug")
+
+    @app.after_websocket
+    async def after(response: Any) -> Any:
+        seen.append(("after", response))
+        return response
+
+    @app.teardown_websocket
+    async def teardown(error: BaseException | None) -> None:
+        seen.append(("teardown", type(error)))
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        with pytest.raises(KeyError):
+            await ws.receive()
+        assert (ws.close_code, ws.close_reason) == (1011, "Internal Server Error")
+    assert seen == [("after", None), ("teardown", KeyError)]
+
+
+async def test_ws_heartbeat_echoes(autojump_clock: trio.abc.Clock) -> None:
+    """Messages other than pong are echoed."""
+    async with ws_heartbeat_example.app.test_client() as client, client.websocket("/live") as ws:
+        await ws.send("hi")
+        assert await ws.receive() == "hi"
+
+
+async def test_ws_heartbeat_closes_a_silent_client(
+    autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A silent client is pinged every PING_EVERY seconds and closed with 4000 once it has been
+    silent for SILENCE_LIMIT seconds."""
+    monkeypatch.setattr(ws_heartbeat_example, "PING_EVERY", 1)
+    monkeypatch.setattr(ws_heartbeat_example, "SILENCE_LIMIT", 2.5)
+    async with ws_heartbeat_example.app.test_client() as client, client.websocket("/live") as ws:
+        start = trio.current_time()
+        assert await ws.receive() == "ping"
+        assert await ws.receive() == "ping"
+        assert trio.current_time() - start == pytest.approx(2)
+        assert await closed_by_app(ws) == (4000, "nothing received for 2.5 s", [])
+        assert trio.current_time() - start == pytest.approx(2.5)
+
+
+async def test_ws_heartbeat_keeps_an_answering_client(
+    autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that answers each ping stays connected."""
+    monkeypatch.setattr(ws_heartbeat_example, "PING_EVERY", 0.25)
+    monkeypatch.setattr(ws_heartbeat_example, "SILENCE_LIMIT", 0.4)
+    async with ws_heartbeat_example.app.test_client() as client, client.websocket("/live") as ws:
+        start = trio.current_time()
+        for _ in range(10):
+            assert await ws.receive() == "ping"
+            await ws.send("pong")
+        assert trio.current_time() - start == pytest.approx(2.5)
+
+
+# The websocket object's lifecycle, continued -----------------------------------------------------
 
 
 async def test_the_test_client_reraises_the_handlers_exception() -> None:
@@ -495,8 +950,8 @@ def _closed_websocket(state: str) -> Any:
     """A websocket in ``state``: "rejected", "closed by the handler" or "closed by the client"."""
     from trioweb import Websocket
 
-    peer = Peer()
-    ws = Websocket(ws_scope(), peer.inbox.receive, peer.send)
+    peer = ASGIPeer()
+    ws = Websocket(ws_scope(), peer.receive, peer.send)
     ws.state = {
         "rejected": WebsocketState.REJECTED,
         "closed by the handler": WebsocketState.CLOSED,
@@ -548,8 +1003,8 @@ async def test_accepting_with_a_subprotocol_not_offered_is_a_checkpoint() -> Non
     """The ValueError for a subprotocol the client did not offer comes after a checkpoint."""
     from trioweb import Websocket
 
-    peer = Peer()
-    ws = Websocket(ws_scope(), peer.inbox.receive, peer.send)
+    peer = ASGIPeer()
+    ws = Websocket(ws_scope(), peer.receive, peer.send)
     with trio.testing.assert_checkpoints(), pytest.raises(ValueError, match="not offered"):
         await ws.accept(subprotocol="chat")
 
@@ -558,8 +1013,8 @@ async def test_busy_receive_is_a_checkpoint() -> None:
     """trio.BusyResourceError for a second receiver comes after a checkpoint too."""
     from trioweb import Websocket
 
-    peer = Peer()
-    ws = Websocket(ws_scope(), peer.inbox.receive, peer.send)
+    peer = ASGIPeer()
+    ws = Websocket(ws_scope(), peer.receive, peer.send)
     ws.state = WebsocketState.CONNECTED
     async with trio.open_nursery() as nursery:
         nursery.start_soon(ws.receive)
@@ -607,7 +1062,7 @@ async def test_a_handler_swallowing_cancelled_cannot_freeze_the_worker(
     assert "catches trio.Cancelled" in warning.getMessage()
 
 
-class NonYieldingPeer(Peer):
+class NonYieldingPeer(ASGIPeer):
     """A server side like Hypercorn's once its client has gone: ``send`` returns at once,
     without yielding. It gives up after many sends, so a regression fails instead of hanging."""
 
@@ -641,7 +1096,7 @@ async def test_a_handler_that_only_sends_sees_the_disconnect_on_a_non_yielding_s
     await peer.to_app.send({"type": "websocket.connect"})
     await peer.to_app.send({"type": "websocket.disconnect", "code": 1001})
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(app, ws_scope(), peer.inbox.receive, peer.send)
+        nursery.start_soon(app, ws_scope(), peer.receive, peer.send)
     assert ended.is_set()
 
 
@@ -650,15 +1105,15 @@ async def test_send_adds_no_checkpoint_when_the_server_yields() -> None:
     twice: the extra checkpoint is only for a server that did not yield."""
     from trioweb import Websocket
 
-    peer = Peer()
-    ws = Websocket(ws_scope(), peer.inbox.receive, peer.send)
+    peer = ASGIPeer()
+    ws = Websocket(ws_scope(), peer.receive, peer.send)
     ws.state = WebsocketState.CONNECTED
     task = trio.lowlevel.current_task()
     before = task._schedule_points
     await ws.send("x")
     assert task._schedule_points == before + 1
     non_yielding = NonYieldingPeer()
-    ws = Websocket(ws_scope(), non_yielding.inbox.receive, non_yielding.send)
+    ws = Websocket(ws_scope(), non_yielding.receive, non_yielding.send)
     ws.state = WebsocketState.CONNECTED
     before = task._schedule_points
     await ws.send("x")
@@ -692,9 +1147,8 @@ async def test_messages_follow_the_servers_spec_version(
         if spec_version is None
         else {"version": "3.0", "spec_version": spec_version}
     )
-    peer = Peer()
-    await peer.to_app.send({"type": "websocket.connect"})
-    await app(ws_scope(asgi=asgi), peer.inbox.receive, peer.send)
+    peer = ASGIPeer([{"type": "websocket.connect"}])
+    await app(ws_scope(asgi=asgi), peer.receive, peer.send)
     accept, close = peer.sent
     assert ("headers" in accept) is headers_sent
     assert ("reason" in close) is reason_sent

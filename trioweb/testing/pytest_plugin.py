@@ -8,6 +8,12 @@ pytest-trio's trio mode:
 ``live_server``
     The app served by real Hypercorn (trio worker) on 127.0.0.1, port 0, for the test's length;
     a :class:`LiveServer` with the URL and a helper that opens a trio-websocket connection.
+
+Both fixtures are async, so only a test that pytest-trio runs can use them. Before such a test is
+set up, and before any ``async def`` test that pytest-trio will not run, the plugin checks that
+pytest-trio is installed and runs the test (trio mode, or a ``trio`` marker), and otherwise fails
+the test with a message that says which lines to add, instead of pytest's generic complaint about
+async functions with no plugin to run them.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from inspect import iscoroutinefunction
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
@@ -29,6 +36,19 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from .._app import TrioWeb
+
+#: The fixtures of this plugin; both are async and need a test that pytest-trio runs.
+ASYNC_FIXTURES = ("client", "live_server")
+
+#: What turns pytest-trio's trio mode on, for the message of a test it will not run.
+TRIO_MODE_LINES = """\
+    # pyproject.toml
+    [tool.pytest.ini_options]
+    trio_mode = true
+
+    # or pytest.ini (tox.ini, setup.cfg: [tool:pytest])
+    [pytest]
+    trio_mode = true"""
 
 #: Seconds the live server gets to shut down (``after_serving`` included) after a test.
 SHUTDOWN_TIMEOUT = 10
@@ -69,6 +89,54 @@ async def _open_websocket(url: str, path: str, kwargs: dict[str, Any]) -> AsyncI
                 yield conn
             finally:
                 await conn.aclose()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test that uses :data:`ASYNC_FIXTURES`, or is ``async def``, when pytest-trio will
+    not run it, with a message that says how to fix the configuration.
+
+    Runs before any fixture is set up. Tests that another async plugin claims (an ``asyncio`` or
+    ``anyio`` marker, pytest-asyncio's auto mode) are left alone unless they use the fixtures.
+    """
+    if not isinstance(item, pytest.Function) or item.get_closest_marker("trio") is not None:
+        return
+    fixtures = [name for name in ASYNC_FIXTURES if name in item.fixturenames]
+    is_async = iscoroutinefunction(item.obj)
+    if not fixtures and (not is_async or _claimed_by_another_plugin(item)):
+        return
+    config = item.config
+    if not config.pluginmanager.hasplugin("trio"):
+        pytest.fail(
+            f"{item.name} needs pytest-trio to run, which is not installed: "
+            "pip install pytest-trio, then turn its trio mode on:\n\n"
+            f"{TRIO_MODE_LINES}",
+            pytrace=False,
+        )
+    uses = f"uses trioweb's {' and '.join(fixtures)} fixture" if fixtures else ""
+    if is_async:
+        pytest.fail(
+            f"{item.name} {uses or 'is an async def test'}, but pytest-trio's trio mode is off "
+            "and the test has no trio marker, so nothing would run it. Turn trio mode on:\n\n"
+            f"{TRIO_MODE_LINES}\n\n"
+            "or mark the test with @pytest.mark.trio.",
+            pytrace=False,
+        )
+    hint = "" if config.getini("trio_mode") else f", and turn trio mode on:\n\n{TRIO_MODE_LINES}"
+    pytest.fail(
+        f"{item.name} {uses}, which is async: make the test an async def{hint}",
+        pytrace=False,
+    )
+
+
+def _claimed_by_another_plugin(item: pytest.Function) -> bool:
+    """Whether an ``async def`` test is for another async plugin to run."""
+    if any(item.get_closest_marker(name) is not None for name in ("asyncio", "anyio")):
+        return True
+    try:
+        return bool(item.config.getini("asyncio_mode") == "auto")
+    except ValueError:  # pytest-asyncio is not installed
+        return False
 
 
 @pytest.fixture
