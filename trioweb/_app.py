@@ -28,6 +28,8 @@ from ._blueprints import Blueprint
 from ._config import Config
 from ._ctx import unbind_connection
 from ._errors import WebsocketClosed
+from ._eventloop import on_trio
+from ._eventloop import refuse as refuse_off_trio
 from ._helpers import send_from_directory
 from ._request import BaseRequest, Request
 from ._response import Response, coerce_response, from_http_exception
@@ -412,6 +414,9 @@ class TrioWeb(Scaffold):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point."""
+        if not on_trio():  # served on asyncio, say: fail at once, naming -k trio
+            await refuse_off_trio(scope, receive, send)
+            return
         kind = scope["type"]
         if kind == "http":
             await _asgi.handle_http(self, scope, receive, send)
