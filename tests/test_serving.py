@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import re
 import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 
 import httpx
@@ -219,61 +222,217 @@ async def test_hypercorn_config_binds_host_and_port(host: str, port: int, bind: 
     assert hypercorn_config(host, port).bind == [bind]
 
 
-async def _stop_when_idle(
-    scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-) -> None:
-    """Stands in for Ctrl+C in ``run``: cancels ``scope`` once every other task waits, that
-    is, once the server is up and idle (signals cannot reach a worker thread)."""
-    task_status.started()
-    await trio.testing.wait_all_tasks_blocked()
-    scope.cancel()
+class _SignalWhenIdle:
+    """Stands in for Ctrl+C in ``run`` (signals cannot reach a worker thread): its first
+    "signal" comes once every other task waits, that is, once the server is up and idle."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def __aiter__(self) -> _SignalWhenIdle:
+        return self
+
+    async def __anext__(self) -> int:
+        if self.sent:
+            await trio.sleep_forever()
+        await trio.testing.wait_all_tasks_blocked()
+        self.sent = True
+        return signal.SIGINT
+
+
+@contextmanager
+def _signal_when_idle(signals: object) -> Iterator[_SignalWhenIdle]:
+    yield _SignalWhenIdle()
 
 
 @pytest.mark.parametrize("logging_configured", [True, False])
 async def test_run_serves_until_stopped(
     logging_configured: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``run`` prints the URL, and after Ctrl+C runs after_serving and prints "stopped"; with
-    no logging configured it logs to stderr, Hypercorn's lines once."""
-    monkeypatch.setattr(trioweb._serving, "_cancel_on_signal", _stop_when_idle)
+    """``run`` prints "Running on <url>" once (not Hypercorn's line too), and after Ctrl+C runs
+    after_serving and prints "stopped"; with no logging configured it logs to stderr, the
+    access log included."""
+    monkeypatch.setattr(trioweb._serving, "_signal_receiver", _signal_when_idle)
     root = logging.getLogger()
     if not logging_configured:
         monkeypatch.setattr(root, "handlers", [])
         monkeypatch.setattr(root, "level", root.level)
     events: list[str] = []
+    app = lifecycle_app(events)
     with trio.fail_after(5):
-        await trio.to_thread.run_sync(
-            partial(run, lifecycle_app(events), port=0), abandon_on_cancel=True
-        )
+        await trio.to_thread.run_sync(partial(run, app, port=0), abandon_on_cancel=True)
     assert events == ["before_serving", "after_serving", "background task cancelled"]
     stderr = capsys.readouterr().err
-    assert re.search(
-        r"^trioweb: serving on http://127\.0\.0\.1:\d+ \(Ctrl\+C to quit\)$", stderr, re.M
-    )
+    running_on = re.findall(r"Running on http://127\.0\.0\.1:\d+", stderr)
+    assert len(running_on) == 1
+    assert re.search(r"^Running on http://127\.0\.0\.1:\d+ \(Ctrl\+C to quit\)$", stderr, re.M)
     assert stderr.endswith("trioweb: stopped\n")
-    running_on = re.findall(r"^INFO hypercorn\.error: Running on ", stderr, re.M)
-    assert len(running_on) == (0 if logging_configured else 1)
+    shutting_down = "INFO trioweb: shutting down (Ctrl+C again to quit at once)"
+    assert (shutting_down in stderr) == (not logging_configured)
+    assert not logging.getLogger("hypercorn.error").filters  # run() left no filter behind
+
+
+@pytest.mark.parametrize(
+    ("access_log", "config", "logged"),
+    [
+        (True, None, True),
+        (False, None, False),
+        (True, HypercornConfig.from_mapping(accesslog=None), False),
+    ],
+)
+async def test_run_logs_each_request_unless_told_not_to(
+    access_log: bool,
+    config: HypercornConfig | None,
+    logged: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``run`` logs each request to ``hypercorn.access`` in ACCESS_LOG_FORMAT, unless
+    ``access_log=False`` or the config says where (here: nowhere)."""
+    caplog.set_level(logging.INFO)
+    app = TrioWeb(__name__)
+
+    @app.route("/hello")
+    async def hello() -> str:
+        return "hi"
+
+    announced, fetched = trio.Event(), trio.Event()
+    urls: list[str] = []
+
+    def announce(url: str) -> None:
+        urls.append(url)
+        announced.set()
+
+    async def fetch() -> None:
+        await announced.wait()
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(urls[0] + "/hello?x=1")).text == "hi"
+        fetched.set()
+
+    class SignalOnceFetched(_SignalWhenIdle):
+        async def __anext__(self) -> int:
+            if self.sent:
+                await trio.sleep_forever()
+            await fetched.wait()
+            self.sent = True
+            return signal.SIGINT
+
+    @contextmanager
+    def signal_once_fetched(signals: object) -> Iterator[_SignalWhenIdle]:
+        yield SignalOnceFetched()
+
+    monkeypatch.setattr(trioweb._serving, "_print_running_on", announce)
+    monkeypatch.setattr(trioweb._serving, "_signal_receiver", signal_once_fetched)
+
+    @app.before_serving
+    async def start_fetching() -> None:
+        app.add_background_task(fetch)
+
+    with trio.fail_after(5):
+        await trio.to_thread.run_sync(
+            partial(run, app, port=0, config=config, access_log=access_log),
+            abandon_on_cancel=True,
+        )
+    access = [r.getMessage() for r in caplog.records if r.name == "hypercorn.access"]
+    # Hypercorn 0.18 may log an HTTP/1.1 request a second time, status "-", when the stream
+    # closes (pgjones/hypercorn#357): only the line with the response counts here.
+    access = [line for line in access if '" - - ' not in line]
+    if logged:
+        (line,) = access
+        assert re.fullmatch(r'127\.0\.0\.1:\d+ "GET /hello\?x=1 1\.1" 200 2 \d+\.\d{6}s', line)
+    else:
+        assert access == []
 
 
 async def test_run_raises_a_failing_before_serving(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``run`` raises LifespanError itself (not in a group) and never says it is serving."""
-    monkeypatch.setattr(trioweb._serving, "_cancel_on_signal", _stop_when_idle)
+    monkeypatch.setattr(trioweb._serving, "_signal_receiver", _signal_when_idle)
     with trio.fail_after(5), pytest.raises(LifespanError, match="startup broke"):
         await trio.to_thread.run_sync(
             partial(run, failing_app("startup"), port=0), abandon_on_cancel=True
         )
-    assert "trioweb: serving" not in capsys.readouterr().err
+    assert "Running on" not in capsys.readouterr().err
+
+
+async def test_run_refuses_a_setting_hypercorn_does_not_have() -> None:
+    """A keyword that is not a Hypercorn setting is a TypeError that says where they are."""
+    with pytest.raises(TypeError, match="'graceful' is not a Hypercorn setting"):
+        run(TrioWeb(__name__), graceful=1)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-async def test_ctrl_c_and_sigterm_stop_run(signum: signal.Signals) -> None:
+async def test_ctrl_c_and_sigterm_start_the_shutdown(signum: signal.Signals) -> None:
     """Either signal cancels the scope ``run`` serves in (its graceful shutdown)."""
     scope = trio.CancelScope()
+    root = trio.lowlevel.current_task()
     with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(trioweb._serving._cancel_on_signal, scope)
-            assert not scope.cancel_called
-            signal.raise_signal(signum)
-    assert scope.cancel_called
+        with trioweb._serving._signal_receiver((signal.SIGINT, signal.SIGTERM)) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trioweb._serving._watch_signals, scope, 60, root, signals)
+                await trio.testing.wait_all_tasks_blocked()
+                assert not scope.cancel_called
+                signal.raise_signal(signum)
+                await trio.testing.wait_all_tasks_blocked()  # the watcher took the signal
+                assert scope.cancel_called
+                nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    ("second_signal", "message"),
+    [
+        (False, "the shutdown did not finish within 1.5 s; exiting anyway"),
+        (True, "interrupted during the shutdown; exiting at once"),
+    ],
+)
+async def test_a_shutdown_that_does_not_end_names_the_stuck_task_and_exits_1(
+    second_signal: bool,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A task that swallows Cancelled keeps the shutdown from ending: once the bound has passed
+    (or at a second signal) each such task is logged with where it waits, and the process exits
+    with status 1 (os._exit, faked here: it releases the task instead)."""
+    released = trio.Event()
+    exits: list[int] = []
+
+    def fake_exit(status: int) -> None:
+        exits.append(status)
+        released.set()
+
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    caplog.set_level(logging.INFO, logger="trioweb")
+    send_signal, signals = trio.open_memory_channel[int](2)
+    serving = trio.CancelScope()
+
+    async def stubborn() -> None:
+        while not released.is_set():
+            try:
+                await trio.sleep_forever()
+            except trio.Cancelled:  # the bug: swallowed, in a loop
+                with trio.CancelScope(shield=True):
+                    await trio.sleep(0.1)
+
+    async def signal_twice() -> None:
+        await send_signal.send(signal.SIGINT)
+        if second_signal:
+            await trio.sleep(0.5)
+            await send_signal.send(signal.SIGINT)
+
+    async with trio.open_nursery() as nursery:
+        root = trio.lowlevel.current_task()
+        nursery.start_soon(trioweb._serving._watch_signals, serving, 1.5, root, signals)
+        with serving:
+            async with trio.open_nursery() as server:
+                server.start_soon(stubborn, name="stubborn-handler")
+                nursery.start_soon(signal_twice)
+    assert exits == [1]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors[0] == message
+    assert all(line.startswith("this task would not end: ") for line in errors[1:])
+    (stuck,) = [line for line in errors[1:] if "stubborn-handler" in line]  # not signal_twice
+    assert stuck.startswith("this task would not end: stubborn-handler at ")
+    assert re.search(r"test_serving\.py:\d+ in stubborn$", stuck)

@@ -360,7 +360,8 @@ async def _watch_signals(
 
 def _hard_exit(status: int) -> None:
     """End the process now, with ``status``, whatever its tasks do (after flushing the logs)."""
-    logging.shutdown()
+    for handler in logging.getLogger().handlers:
+        handler.flush()
     sys.stderr.flush()
     sys.stdout.flush()
     os._exit(status)

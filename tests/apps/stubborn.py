@@ -2,6 +2,7 @@
 it: ``trioweb run`` must still exit on Ctrl+C, naming it."""
 
 import sys
+from contextlib import suppress
 
 import trio
 
@@ -15,14 +16,10 @@ async def stubborn() -> None:
     await websocket.accept()
     print("stubborn: accepted", file=sys.stderr, flush=True)
     while True:
-        try:
+        with suppress(BaseException):  # the bug this app is about: Cancelled swallowed
             await websocket.receive()
-        except BaseException:  # the bug this app is about: Cancelled swallowed, in a loop
-            pass
         # Until every trioweb call checkpoints, receive() on a closed websocket raises without
-        # yielding: this sleep makes the loop yield, so that it cannot freeze the event loop
-        # (and it swallows Cancelled too, or the loop would end here).
-        try:
-            await trio.sleep(0)
-        except BaseException:
-            pass
+        # yielding: this checkpoint makes the loop yield, so that it cannot freeze the event
+        # loop (and it swallows Cancelled too, or the loop would end here).
+        with suppress(BaseException):
+            await trio.lowlevel.checkpoint()
