@@ -90,9 +90,9 @@ class _Supervisor:
 
     def run(self, reload: bool) -> int:
         files = files_to_watch() if reload else None
-        for _ in range(self.workers):
-            self._start()
-        while self.processes:
+        restarting = False
+        self._start_workers()
+        while self.processes or self.starting:
             for ready in wait([*self.processes, *self.starting], POLL_INTERVAL):
                 if isinstance(ready, int):
                     self._ended(self.processes.pop(ready))
@@ -102,9 +102,17 @@ class _Supervisor:
                 self._kill_the_rest()
             elif files is not None and self.deadline is None and check_for_updates(files):
                 print("trioweb: a source file changed; restarting", file=sys.stderr, flush=True)
-                self._restart()
+                restarting = True
+                self.on_signal(signal.SIGTERM, None)
+            if restarting and not self.processes:
+                restarting, self.deadline, self.status = False, None, 0
+                self._start_workers()
                 files = files_to_watch()
         return self.status
+
+    def _start_workers(self) -> None:
+        for _ in range(self.workers):
+            self._start()
 
     def _start(self) -> None:
         receiver, sender = self.context.Pipe(duplex=False)
@@ -139,8 +147,8 @@ class _Supervisor:
 
     def _ended(self, process: BaseProcess) -> None:
         process.join()
-        if self.deadline is not None:  # asked to stop
-            if process.exitcode != 0:
+        if self.deadline is not None:  # asked to stop (SIGTERM ends one that is still starting)
+            if process.exitcode not in (0, -signal.SIGTERM):
                 self.status = 1
         elif process.exitcode == 0:
             self._start()  # it ended itself (Hypercorn's max_requests): replace it
@@ -163,18 +171,3 @@ class _Supervisor:
             process.kill()
         self.status = 1
         self.deadline = float("inf")  # the sentinels report the ends
-
-    def _restart(self) -> None:
-        self.on_signal(signal.SIGTERM, None)
-        while self.processes:
-            for ready in wait([*self.processes, *self.starting], POLL_INTERVAL):
-                if isinstance(ready, int):
-                    self.processes.pop(ready).join()
-                else:
-                    self._started(cast(Connection, ready))
-            if self.deadline is not None and time.monotonic() > self.deadline:
-                self._kill_the_rest()
-        self.deadline = None
-        self.status = 0
-        for _ in range(self.workers):
-            self._start()
