@@ -1,4 +1,5 @@
-"""Serving an app on Hypercorn's trio worker, from Python (``serve``, ``app.run``).
+"""Serving an app on Hypercorn's trio worker, from Python (``serve``, ``app.run``) and for
+``trioweb run`` (one process, or each worker process of :mod:`trioweb._supervisor`).
 
 :func:`serve` owns one Hypercorn worker inside the caller's task tree. Rules:
 
@@ -8,12 +9,20 @@
 * Cancelling :func:`serve` is a graceful shutdown, as a ``shutdown_trigger`` is: Hypercorn stops
   accepting, gives open connections ``graceful_timeout`` seconds, then the lifespan runs
   ``after_serving`` and cancels the background tasks; only then does ``Cancelled`` propagate.
-  That part runs shielded, bounded by Hypercorn's ``graceful_timeout`` and ``shutdown_timeout``.
-* A lifespan failure that the app reports (``before_serving`` or ``after_serving`` raised) is
-  raised as :class:`~trioweb.LifespanError`, the error the test client raises for it.
+  That part runs shielded, and ``graceful_timeout + shutdown_timeout`` seconds after it began
+  everything still running is cancelled (:data:`SHUTDOWN_TIMEOUT` is trioweb's default for
+  Hypercorn's ``shutdown_timeout``).
+* A lifespan failure that the app reports (``before_serving`` or ``after_serving`` raised), or a
+  lifespan that outlasts Hypercorn's ``startup_timeout``/``shutdown_timeout``, is raised as
+  :class:`~trioweb.LifespanError`, the error the test client raises for it.
 
-:func:`run` serves in a fresh ``trio.run`` and turns SIGINT (Ctrl+C) and SIGTERM into that graceful
-shutdown.
+:func:`run` (and :func:`serve_in_process` under it) serves in a fresh ``trio.run`` and turns
+SIGINT (Ctrl+C) and SIGTERM into that graceful shutdown. A task that swallows ``Cancelled`` (a
+handler with ``except BaseException:`` in a loop) would keep it from ever ending, so a watcher
+outside the served scope bounds it: :func:`shutdown_bound` seconds after the signal, or at a
+second signal, it logs one error line per task still running (:mod:`trioweb._tasktree`) and
+ends the process with status 1 (``os._exit``: nothing else can end such a task). ``run`` prints
+``Running on <url>`` itself, once, and drops Hypercorn's own line, which each worker would print.
 """
 
 from __future__ import annotations
