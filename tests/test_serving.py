@@ -22,6 +22,7 @@ from hypercorn.config import Config as HypercornConfig
 
 import trioweb
 from trioweb import LifespanError, TrioWeb, serve
+from trioweb._errors import lone_exception
 from trioweb._serving import hypercorn_config, run
 
 
@@ -436,3 +437,29 @@ async def test_a_shutdown_that_does_not_end_names_the_stuck_task_and_exits_1(
     (stuck,) = [line for line in errors[1:] if "stubborn-handler" in line]  # not signal_twice
     assert stuck.startswith("this task would not end: stubborn-handler at ")
     assert re.search(r"test_serving\.py:\d+ in stubborn$", stuck)
+
+
+@pytest.mark.parametrize(
+    ("phase", "functions"), [("startup", "before_serving"), ("shutdown", "after_serving")]
+)
+async def test_a_lifespan_past_hypercorns_timeout_is_a_lifespan_error(
+    phase: str, functions: str
+) -> None:
+    """A before_serving or after_serving that outlasts Hypercorn's startup_timeout or
+    shutdown_timeout is a LifespanError naming them and the setting (Hypercorn's own error
+    says "startup" for both)."""
+    app = TrioWeb(__name__)
+    hanging = app.before_serving if phase == "startup" else app.after_serving
+    hanging(trio.sleep_forever)
+    config = HypercornConfig.from_mapping({f"{phase}_timeout": 0.1})
+    with trio.fail_after(5), pytest.raises(BaseExceptionGroup) as caught:  # noqa: PT012
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(serve, app, port=0, config=config))
+            nursery.cancel_scope.cancel()
+    error = lone_exception(caught.value)
+    assert isinstance(error, LifespanError)
+    assert error.phase == phase
+    assert error.message == (
+        f"TimeoutError: the {functions} functions did not finish within 0.1 s (Hypercorn's"
+        f" {phase}_timeout setting)"
+    )
