@@ -122,10 +122,10 @@ async def serve(
     Cancellation, or ``shutdown_trigger`` returning, shuts down gracefully before this returns
     (or ``Cancelled`` propagates): open connections get Hypercorn's ``graceful_timeout`` (3 s),
     then ``after_serving`` runs and background tasks are cancelled; after
-    ``graceful_timeout + shutdown_timeout`` seconds (3 + 10 by default, see
-    :data:`SHUTDOWN_TIMEOUT`) everything still running is cancelled. A task that swallows that
-    cancellation keeps this from returning; :func:`run` and ``trioweb run`` exit the process
-    anyway. Raises :class:`~trioweb.LifespanError` if a ``before_serving`` function fails (from
+    ``graceful_timeout + shutdown_timeout`` seconds (3 + 10 by default: trioweb's default
+    ``shutdown_timeout`` is 10, Hypercorn's 60) everything still running is cancelled. A task
+    that swallows that cancellation keeps this from returning; ``app.run()`` and ``trioweb
+    run`` exit the process anyway. Raises :class:`~trioweb.LifespanError` if a ``before_serving`` function fails (from
     ``nursery.start``) or an ``after_serving`` function does, or either outlasts Hypercorn's
     ``startup_timeout``/``shutdown_timeout``, and ``OSError`` if it cannot listen (the port is
     taken, say). A single error is raised as is, not in a group.
