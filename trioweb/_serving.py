@@ -125,7 +125,9 @@ async def serve(
     ``graceful_timeout + shutdown_timeout`` seconds (3 + 10 by default: trioweb's default
     ``shutdown_timeout`` is 10, Hypercorn's 60) everything still running is cancelled. A task
     that swallows that cancellation keeps this from returning; ``app.run()`` and ``trioweb
-    run`` exit the process anyway. Raises :class:`~trioweb.LifespanError` if a ``before_serving`` function fails (from
+    run`` exit the process anyway.
+
+    Raises :class:`~trioweb.LifespanError` if a ``before_serving`` function fails (from
     ``nursery.start``) or an ``after_serving`` function does, or either outlasts Hypercorn's
     ``startup_timeout``/``shutdown_timeout``, and ``OSError`` if it cannot listen (the port is
     taken, say). A single error is raised as is, not in a group.
