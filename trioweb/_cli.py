@@ -154,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("trioweb: say which app to run: --app module:app or TRIOWEB_APP", file=sys.stderr)
         return 2
     file_config = None if args.config is None else load_config(args.config)
-    settings = {name: getattr(args, dest) for dest, name in SETTINGS.items() if getattr(args, dest)}
+    given = {name: getattr(args, dest) for dest, name in SETTINGS.items()}
+    settings = {name: value for name, value in given.items() if value is not None}
     config = hypercorn_config(args.host, args.port, file_config, **settings)
     workers = args.workers if args.workers is not None else vars(config).get("workers", 1)
     if workers < 1:
