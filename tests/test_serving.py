@@ -335,9 +335,8 @@ async def test_run_logs_each_request_unless_told_not_to(
             abandon_on_cancel=True,
         )
     access = [r.getMessage() for r in caplog.records if r.name == "hypercorn.access"]
-    # Hypercorn 0.18 may log an HTTP/1.1 request a second time, status "-", when the stream
-    # closes (pgjones/hypercorn#357): only the line with the response counts here.
-    access = [line for line in access if '" - - ' not in line]
+    # One line per request: not the second one, status "-", that Hypercorn 0.18 may write
+    # when the stream closes (pgjones/hypercorn#357).
     if logged:
         (line,) = access
         assert re.fullmatch(r'127\.0\.0\.1:\d+ "GET /hello\?x=1 1\.1" 200 2 \d+\.\d{6}s', line)
@@ -463,3 +462,42 @@ async def test_a_lifespan_past_hypercorns_timeout_is_a_lifespan_error(
         f"TimeoutError: the {functions} functions did not finish within 0.1 s (Hypercorn's"
         f" {phase}_timeout setting)"
     )
+
+
+@pytest.mark.parametrize(("answered", "logged"), [(True, []), (False, ['"GET /gone 1.1" - -'])])
+async def test_the_access_log_writes_one_line_per_request(
+    answered: bool, logged: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second line Hypercorn 0.18 writes without a response, once the app has answered,
+    is dropped (pgjones/hypercorn#357); a request whose client left unanswered is logged."""
+    caplog.set_level(logging.INFO, logger="hypercorn.access")
+    config = HypercornConfig.from_mapping(accesslog=logging.getLogger("hypercorn.access"))
+    config.access_log_format = '"%(r)s" %(s)s %(b)s'
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/gone",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 1),
+    }
+    if answered:
+        scope[trioweb._serving._ANSWERED] = True
+    await trioweb._serving._OneLinePerRequest(config).access(scope, None, 0.1)
+    assert [r.getMessage() for r in caplog.records if r.name == "hypercorn.access"] == logged
+
+
+async def test_hypercorn_config_applies_settings_and_keeps_a_configured_bind() -> None:
+    """Settings by name win over the config's; a bind the config sets is kept unless host or
+    port is given; shutdown_timeout defaults to trioweb's 10 s, not Hypercorn's 60."""
+    original = HypercornConfig.from_mapping(bind=["127.0.0.1:8123"], keep_alive_timeout=9)
+    config = hypercorn_config(config=original, keep_alive_timeout=1, graceful_timeout=0)
+    assert config.bind == ["127.0.0.1:8123"]
+    assert (config.keep_alive_timeout, config.graceful_timeout) == (1, 0)
+    assert config.shutdown_timeout == trioweb._serving.SHUTDOWN_TIMEOUT == 10
+    assert hypercorn_config(port=0, config=original).bind == ["127.0.0.1:0"]
+    assert hypercorn_config().bind == ["127.0.0.1:5000"]
+    with pytest.raises(TypeError, match="'_bind' is not a Hypercorn setting"):
+        hypercorn_config(_bind=["x"])

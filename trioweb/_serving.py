@@ -39,6 +39,7 @@ import attrs
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.config import Sockets
+from hypercorn.logging import Logger as HypercornLogger
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import LifespanFailureError, LifespanTimeoutError, wrap_app
 
@@ -314,6 +315,9 @@ def serve_in_process(
         config.accesslog = logging.getLogger("hypercorn.access")
         if "access_log_format" not in vars(config):
             config.access_log_format = ACCESS_LOG_FORMAT
+        if "logger_class" not in vars(config):
+            config.logger_class = _OneLinePerRequest
+            app = _MarkAnswered(app)
     errorlog.addFilter(_drop_running_on)  # announce() says it, once
 
     async def main() -> None:
@@ -333,6 +337,42 @@ def serve_in_process(
         raise lone_exception(group) from None
     finally:
         errorlog.removeFilter(_drop_running_on)
+
+
+#: The scope key :class:`_MarkAnswered` sets once the app has sent a whole HTTP response.
+_ANSWERED = "trioweb.answered"
+
+
+@attrs.frozen
+class _MarkAnswered:
+    """An ASGI app that passes everything to ``app`` and marks an HTTP scope as answered once
+    the app has sent the last part of the response body (for :class:`_OneLinePerRequest`)."""
+
+    app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def marking_send(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                scope[_ANSWERED] = True
+            await send(message)
+
+        await self.app(scope, receive, marking_send)
+
+
+class _OneLinePerRequest(HypercornLogger):
+    """Hypercorn's logger, without the second access line that Hypercorn 0.18 writes, status
+    ``-``, when an HTTP/1.1 stream closes while the response's end is being sent
+    (pgjones/hypercorn#357). A request whose client left before the answer is still logged."""
+
+    async def access(self, request: Any, response: Any, request_time: float) -> None:
+        if response is None and request.get(_ANSWERED):
+            await trio.lowlevel.checkpoint()
+            return
+        await super().access(request, response, request_time)
 
 
 def _drop_running_on(record: logging.LogRecord) -> bool:
