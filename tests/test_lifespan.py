@@ -9,6 +9,7 @@ import pytest
 import trio
 import trio.testing
 from _docs import load_example
+from hypercorn.config import Config as HypercornConfig
 
 import trioweb._serving
 from trioweb import LifespanError, TrioWeb, current_app, has_request_context
@@ -154,19 +155,33 @@ async def test_failing_background_task_is_logged_and_serving_goes_on(
 
 
 async def test_run_hands_the_app_to_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`app.run(host, port, debug=...)` sets DEBUG when given and serves the app there."""
-    calls: list[tuple[object, str, int]] = []
+    """`app.run(host, port, debug=..., **settings)` sets DEBUG when given and serves the app
+    there, with the Hypercorn config and settings it was given."""
+    calls: list[tuple[object, ...]] = []
 
-    def fake_run(app: TrioWeb, *, host: str, port: int) -> None:
-        calls.append((app, host, port))
+    def fake_run(app: TrioWeb, **kwargs: object) -> None:
+        calls.append((app, kwargs))
 
     monkeypatch.setattr(trioweb._serving, "run", fake_run)
     app = TrioWeb(__name__)
-    app.run("0.0.0.0", 8000, debug=True)
+    config = HypercornConfig()
+    app.run("0.0.0.0", 8000, debug=True, config=config, access_log=False, graceful_timeout=1)
     assert app.debug is True
     app.run()
     assert app.debug is True
-    assert calls == [(app, "0.0.0.0", 8000), (app, "127.0.0.1", 5000)]
+    assert calls == [
+        (
+            app,
+            {
+                "host": "0.0.0.0",
+                "port": 8000,
+                "config": config,
+                "access_log": False,
+                "graceful_timeout": 1,
+            },
+        ),
+        (app, {"host": None, "port": None, "config": None, "access_log": True}),
+    ]
 
 
 async def test_add_background_task_outside_serving_is_runtime_error() -> None:

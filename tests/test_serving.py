@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import re
 import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -23,6 +26,7 @@ from trio_websocket import ConnectionClosed
 
 import trioweb
 from trioweb import LifespanError, TrioWeb, serve, websocket
+from trioweb._errors import lone_exception
 from trioweb._serving import hypercorn_config, run
 from trioweb.testing import TestClient
 from trioweb.testing.pytest_plugin import LiveServer
@@ -225,64 +229,284 @@ async def test_hypercorn_config_binds_host_and_port(host: str, port: int, bind: 
     assert hypercorn_config(host, port).bind == [bind]
 
 
-async def _stop_when_idle(
-    scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-) -> None:
-    """Stands in for Ctrl+C in ``run``: cancels ``scope`` once every other task waits, that
-    is, once the server is up and idle (signals cannot reach a worker thread)."""
-    task_status.started()
-    await trio.testing.wait_all_tasks_blocked()
-    scope.cancel()
+class _SignalWhenIdle:
+    """Stands in for Ctrl+C in ``run`` (signals cannot reach a worker thread): its first
+    "signal" comes once every other task waits, that is, once the server is up and idle."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def __aiter__(self) -> _SignalWhenIdle:
+        return self
+
+    async def __anext__(self) -> int:
+        if self.sent:
+            await trio.sleep_forever()
+        await trio.testing.wait_all_tasks_blocked()
+        self.sent = True
+        return signal.SIGINT
+
+
+@contextmanager
+def _signal_when_idle(signals: object) -> Iterator[_SignalWhenIdle]:
+    yield _SignalWhenIdle()
 
 
 @pytest.mark.parametrize("logging_configured", [True, False])
 async def test_run_serves_until_stopped(
     logging_configured: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``run`` prints the URL, and after Ctrl+C runs after_serving and prints "stopped"; with
-    no logging configured it logs to stderr, Hypercorn's lines once."""
-    monkeypatch.setattr(trioweb._serving, "_cancel_on_signal", _stop_when_idle)
+    """``run`` prints "Running on <url>" once (not Hypercorn's line too), and after Ctrl+C runs
+    after_serving and prints "stopped"; with no logging configured it logs to stderr, the
+    access log included."""
+    monkeypatch.setattr(trioweb._serving, "_signal_receiver", _signal_when_idle)
     root = logging.getLogger()
     if not logging_configured:
         monkeypatch.setattr(root, "handlers", [])
         monkeypatch.setattr(root, "level", root.level)
     events: list[str] = []
+    app = lifecycle_app(events)
     with trio.fail_after(5):
-        await trio.to_thread.run_sync(
-            partial(run, lifecycle_app(events), port=0), abandon_on_cancel=True
-        )
+        await trio.to_thread.run_sync(partial(run, app, port=0), abandon_on_cancel=True)
     assert events == ["before_serving", "after_serving", "background task cancelled"]
     stderr = capsys.readouterr().err
-    assert re.search(
-        r"^trioweb: serving on http://127\.0\.0\.1:\d+ \(Ctrl\+C to quit\)$", stderr, re.M
-    )
+    running_on = re.findall(r"Running on http://127\.0\.0\.1:\d+", stderr)
+    assert len(running_on) == 1
+    assert re.search(r"^Running on http://127\.0\.0\.1:\d+ \(Ctrl\+C to quit\)$", stderr, re.M)
     assert stderr.endswith("trioweb: stopped\n")
-    running_on = re.findall(r"^INFO hypercorn\.error: Running on ", stderr, re.M)
-    assert len(running_on) == (0 if logging_configured else 1)
+    shutting_down = "INFO trioweb: shutting down (Ctrl+C again to quit at once)"
+    assert (shutting_down in stderr) == (not logging_configured)
+    assert not logging.getLogger("hypercorn.error").filters  # run() left no filter behind
+
+
+@pytest.mark.parametrize(
+    ("access_log", "config", "logged"),
+    [
+        (True, None, True),
+        (False, None, False),
+        (True, HypercornConfig.from_mapping(accesslog=None), False),
+    ],
+)
+async def test_run_logs_each_request_unless_told_not_to(
+    access_log: bool,
+    config: HypercornConfig | None,
+    logged: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``run`` logs each request to ``hypercorn.access`` in ACCESS_LOG_FORMAT, unless
+    ``access_log=False`` or the config says where (here: nowhere)."""
+    caplog.set_level(logging.INFO)
+    app = TrioWeb(__name__)
+
+    @app.route("/hello")
+    async def hello() -> str:
+        return "hi"
+
+    announced, fetched = trio.Event(), trio.Event()
+    urls: list[str] = []
+
+    def announce(url: str) -> None:
+        urls.append(url)
+        announced.set()
+
+    async def fetch() -> None:
+        await announced.wait()
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(urls[0] + "/hello?x=1")).text == "hi"
+        fetched.set()
+
+    class SignalOnceFetched(_SignalWhenIdle):
+        async def __anext__(self) -> int:
+            if self.sent:
+                await trio.sleep_forever()
+            await fetched.wait()
+            self.sent = True
+            return signal.SIGINT
+
+    @contextmanager
+    def signal_once_fetched(signals: object) -> Iterator[_SignalWhenIdle]:
+        yield SignalOnceFetched()
+
+    monkeypatch.setattr(trioweb._serving, "_print_running_on", announce)
+    monkeypatch.setattr(trioweb._serving, "_signal_receiver", signal_once_fetched)
+
+    @app.before_serving
+    async def start_fetching() -> None:
+        app.add_background_task(fetch)
+
+    with trio.fail_after(5):
+        await trio.to_thread.run_sync(
+            partial(run, app, port=0, config=config, access_log=access_log),
+            abandon_on_cancel=True,
+        )
+    access = [r.getMessage() for r in caplog.records if r.name == "hypercorn.access"]
+    # One line per request: not the second one, status "-", that Hypercorn 0.18 may write
+    # when the stream closes (pgjones/hypercorn#357).
+    if logged:
+        (line,) = access
+        assert re.fullmatch(r'127\.0\.0\.1:\d+ "GET /hello\?x=1 1\.1" 200 2 \d+\.\d{6}s', line)
+    else:
+        assert access == []
 
 
 async def test_run_raises_a_failing_before_serving(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``run`` raises LifespanError itself (not in a group) and never says it is serving."""
-    monkeypatch.setattr(trioweb._serving, "_cancel_on_signal", _stop_when_idle)
+    monkeypatch.setattr(trioweb._serving, "_signal_receiver", _signal_when_idle)
     with trio.fail_after(5), pytest.raises(LifespanError, match="startup broke"):
         await trio.to_thread.run_sync(
             partial(run, failing_app("startup"), port=0), abandon_on_cancel=True
         )
-    assert "trioweb: serving" not in capsys.readouterr().err
+    assert "Running on" not in capsys.readouterr().err
+
+
+async def test_run_refuses_a_setting_hypercorn_does_not_have() -> None:
+    """A keyword that is not a Hypercorn setting is a TypeError that says where they are."""
+    with pytest.raises(TypeError, match="'graceful' is not a Hypercorn setting"):
+        run(TrioWeb(__name__), graceful=1)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-async def test_ctrl_c_and_sigterm_stop_run(signum: signal.Signals) -> None:
+async def test_ctrl_c_and_sigterm_start_the_shutdown(signum: signal.Signals) -> None:
     """Either signal cancels the scope ``run`` serves in (its graceful shutdown)."""
     scope = trio.CancelScope()
+    root = trio.lowlevel.current_task()
     with trio.fail_after(5):
+        with trioweb._serving._signal_receiver((signal.SIGINT, signal.SIGTERM)) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trioweb._serving._watch_signals, scope, 60, root, signals)
+                await trio.testing.wait_all_tasks_blocked()
+                assert not scope.cancel_called
+                signal.raise_signal(signum)
+                await trio.testing.wait_all_tasks_blocked()  # the watcher took the signal
+                assert scope.cancel_called
+                nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    ("second_signal", "message"),
+    [
+        (False, "the shutdown did not finish within 1.5 s; exiting anyway"),
+        (True, "interrupted during the shutdown; exiting at once"),
+    ],
+)
+async def test_a_shutdown_that_does_not_end_names_the_stuck_task_and_exits_1(
+    second_signal: bool,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A task that swallows Cancelled keeps the shutdown from ending: once the bound has passed
+    (or at a second signal) each such task is logged with where it waits, and the process exits
+    with status 1 (os._exit, faked here: it releases the task instead)."""
+    released = trio.Event()
+    exits: list[int] = []
+
+    def fake_exit(status: int) -> None:
+        exits.append(status)
+        released.set()
+
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    caplog.set_level(logging.INFO, logger="trioweb")
+    send_signal, signals = trio.open_memory_channel[int](2)
+    serving = trio.CancelScope()
+
+    async def stubborn() -> None:
+        while not released.is_set():
+            try:
+                await trio.sleep_forever()
+            except trio.Cancelled:  # the bug: swallowed, in a loop
+                with trio.CancelScope(shield=True):
+                    await trio.sleep(0.1)
+
+    async def signal_twice() -> None:
+        await send_signal.send(signal.SIGINT)
+        if second_signal:
+            await trio.sleep(0.5)
+            await send_signal.send(signal.SIGINT)
+
+    async with trio.open_nursery() as nursery:
+        root = trio.lowlevel.current_task()
+        nursery.start_soon(trioweb._serving._watch_signals, serving, 1.5, root, signals)
+        with serving:
+            async with trio.open_nursery() as server:
+                server.start_soon(stubborn, name="stubborn-handler")
+                nursery.start_soon(signal_twice)
+    assert exits == [1]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors[0] == message
+    assert all(line.startswith("this task would not end: ") for line in errors[1:])
+    (stuck,) = [line for line in errors[1:] if "stubborn-handler" in line]  # not signal_twice
+    assert stuck.startswith("this task would not end: stubborn-handler at ")
+    assert re.search(r"test_serving\.py:\d+ in stubborn$", stuck)
+
+
+@pytest.mark.parametrize(
+    ("phase", "functions"), [("startup", "before_serving"), ("shutdown", "after_serving")]
+)
+async def test_a_lifespan_past_hypercorns_timeout_is_a_lifespan_error(
+    phase: str, functions: str
+) -> None:
+    """A before_serving or after_serving that outlasts Hypercorn's startup_timeout or
+    shutdown_timeout is a LifespanError naming them and the setting (Hypercorn's own error
+    says "startup" for both)."""
+    app = TrioWeb(__name__)
+    hanging = app.before_serving if phase == "startup" else app.after_serving
+    hanging(trio.sleep_forever)
+    config = HypercornConfig.from_mapping({f"{phase}_timeout": 0.1})
+    with trio.fail_after(5), pytest.raises(BaseExceptionGroup) as caught:  # noqa: PT012
         async with trio.open_nursery() as nursery:
-            await nursery.start(trioweb._serving._cancel_on_signal, scope)
-            assert not scope.cancel_called
-            signal.raise_signal(signum)
-    assert scope.cancel_called
+            await nursery.start(partial(serve, app, port=0, config=config))
+            nursery.cancel_scope.cancel()
+    error = lone_exception(caught.value)
+    assert isinstance(error, LifespanError)
+    assert error.phase == phase
+    assert error.message == (
+        f"TimeoutError: the {functions} functions did not finish within 0.1 s (Hypercorn's"
+        f" {phase}_timeout setting)"
+    )
+
+
+@pytest.mark.parametrize(("answered", "logged"), [(True, []), (False, ['"GET /gone 1.1" - -'])])
+async def test_the_access_log_writes_one_line_per_request(
+    answered: bool, logged: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second line Hypercorn 0.18 writes without a response, once the app has answered,
+    is dropped (pgjones/hypercorn#357); a request whose client left unanswered is logged."""
+    caplog.set_level(logging.INFO, logger="hypercorn.access")
+    config = HypercornConfig.from_mapping(accesslog=logging.getLogger("hypercorn.access"))
+    config.access_log_format = '"%(r)s" %(s)s %(b)s'
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/gone",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 1),
+    }
+    if answered:
+        scope[trioweb._serving._ANSWERED] = True
+    await trioweb._serving._OneLinePerRequest(config).access(scope, None, 0.1)
+    assert [r.getMessage() for r in caplog.records if r.name == "hypercorn.access"] == logged
+
+
+async def test_hypercorn_config_applies_settings_and_keeps_a_configured_bind() -> None:
+    """Settings by name win over the config's; a bind the config sets is kept unless host or
+    port is given; shutdown_timeout defaults to trioweb's 10 s, not Hypercorn's 60."""
+    original = HypercornConfig.from_mapping(bind=["127.0.0.1:8123"], keep_alive_timeout=9)
+    config = hypercorn_config(config=original, keep_alive_timeout=1, graceful_timeout=0)
+    assert config.bind == ["127.0.0.1:8123"]
+    assert (config.keep_alive_timeout, config.graceful_timeout) == (1, 0)
+    assert config.shutdown_timeout == trioweb._serving.SHUTDOWN_TIMEOUT == 10
+    assert hypercorn_config(port=0, config=original).bind == ["127.0.0.1:0"]
+    assert hypercorn_config().bind == ["127.0.0.1:5000"]
+    with pytest.raises(TypeError, match="'_bind' is not a Hypercorn setting"):
+        hypercorn_config(_bind=["x"])
 
 
 async def test_failing_tasks_under_a_server_are_logged_and_it_keeps_serving(
@@ -339,9 +563,9 @@ class _LogEvent(logging.Handler):
         self.event.set()
 
 
-# As the docs show (docs/examples/serving.py) ------------------------------------------------------
-
 proxy_example = load_example("proxy")
+
+
 serving_example = load_example("serving")
 
 
@@ -429,14 +653,14 @@ async def test_ws_hypercorn_logs_an_unhandled_error_and_the_client_sees_1011(
     assert isinstance(record.exc_info[1], KeyError)
 
 
-# Behind a TLS proxy (docs/examples/proxy.py) ------------------------------------------------------
-
 #: What a proxy that terminated TLS for https://notes.example.com says about its client.
 X_FORWARDED = {
     "X-Forwarded-For": "203.0.113.7",
     "X-Forwarded-Proto": "https",
     "X-Forwarded-Host": "notes.example.com",
 }
+
+
 FORWARDED = {"Forwarded": "for=203.0.113.7;proto=https;host=notes.example.com"}
 
 

@@ -23,6 +23,8 @@ from . import _asgi
 from ._blueprints import Blueprint
 from ._config import Config
 from ._ctx import AppContext, unbind_connection
+from ._eventloop import on_trio
+from ._eventloop import refuse as refuse_off_trio
 from ._helpers import send_from_directory
 from ._request import BaseRequest, Request
 from ._response import Response, coerce_response
@@ -34,6 +36,8 @@ from ._templating import TemplateRegistry
 from ._types import LifespanHook, Receive, Scope, Send, ViewFunc
 
 if TYPE_CHECKING:
+    from hypercorn.config import Config as HypercornConfig
+
     from ._listener import DisconnectListener
     from .testing import TestClient
 
@@ -347,6 +351,9 @@ class TrioWeb(TemplateRegistry, Scaffold):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point."""
+        if not on_trio():  # served on asyncio, say: fail at once, naming -k trio
+            await refuse_off_trio(scope, receive, send)
+            return
         kind = scope["type"]
         if kind == "http":
             await _asgi.handle_http(self, scope, receive, send)
@@ -366,10 +373,33 @@ class TrioWeb(TemplateRegistry, Scaffold):
 
         return TestClient(self, timeout=timeout)
 
-    def run(self, host: str = "127.0.0.1", port: int = 5000, *, debug: bool | None = None) -> None:
-        """Serve on Hypercorn's trio worker until Ctrl+C (for development; blocks)."""
+    def run(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        debug: bool | None = None,
+        config: HypercornConfig | None = None,
+        access_log: bool = True,
+        **settings: Any,
+    ) -> None:
+        """Serve on Hypercorn's trio worker until Ctrl+C or SIGTERM (for development; blocks).
+
+        Takes what ``trioweb run`` takes: ``host``/``port`` (``127.0.0.1:5000`` unless
+        ``config`` binds elsewhere), ``debug`` sets ``DEBUG``, ``config`` is a
+        :class:`hypercorn.config.Config`, ``settings`` are Hypercorn's settings by name
+        (``graceful_timeout=1``, ``keep_alive_timeout``, ``websocket_max_message_size``,
+        ``certfile``, ``keyfile``, ...; they win over ``config``'s), and ``access_log=False``
+        turns the access log off. Prints ``Running on <url>`` once it serves.
+
+        After Ctrl+C the process ends within ``graceful_timeout + shutdown_timeout + 1`` seconds
+        (14 by default), whatever the app does: a task still running then is named in an error
+        line, and the process exits with status 1. A second Ctrl+C exits at once. Raises
+        :class:`~trioweb.LifespanError` if ``before_serving``/``after_serving`` fails,
+        ``OSError`` if the address cannot be bound, ``TypeError`` for an unknown setting.
+        """
         from ._serving import run
 
         if debug is not None:
             self.debug = debug
-        run(self, host=host, port=port)
+        run(self, host=host, port=port, config=config, access_log=access_log, **settings)

@@ -1,4 +1,5 @@
-"""Serving an app on Hypercorn's trio worker, from Python (``serve``, ``app.run``).
+"""Serving an app on Hypercorn's trio worker, from Python (``serve``, ``app.run``) and for
+``trioweb run`` (one process, or each worker process of :mod:`trioweb._supervisor`).
 
 :func:`serve` owns one Hypercorn worker inside the caller's task tree. Rules:
 
@@ -8,54 +9,104 @@
 * Cancelling :func:`serve` is a graceful shutdown, as a ``shutdown_trigger`` is: Hypercorn stops
   accepting, gives open connections ``graceful_timeout`` seconds, then the lifespan runs
   ``after_serving`` and cancels the background tasks; only then does ``Cancelled`` propagate.
-  That part runs shielded, bounded by Hypercorn's ``graceful_timeout`` and ``shutdown_timeout``.
-* A lifespan failure that the app reports (``before_serving`` or ``after_serving`` raised) is
-  raised as :class:`~trioweb.LifespanError`, the error the test client raises for it.
+  That part runs shielded, and ``graceful_timeout + shutdown_timeout`` seconds after it began
+  everything still running is cancelled (:data:`SHUTDOWN_TIMEOUT` is trioweb's default for
+  Hypercorn's ``shutdown_timeout``).
+* A lifespan failure that the app reports (``before_serving`` or ``after_serving`` raised), or a
+  lifespan that outlasts Hypercorn's ``startup_timeout``/``shutdown_timeout``, is raised as
+  :class:`~trioweb.LifespanError`, the error the test client raises for it.
 
-:func:`run` serves in a fresh ``trio.run`` and turns SIGINT (Ctrl+C) and SIGTERM into that graceful
-shutdown.
+:func:`run` (and :func:`serve_in_process` under it) serves in a fresh ``trio.run`` and turns
+SIGINT (Ctrl+C) and SIGTERM into that graceful shutdown. A task that swallows ``Cancelled`` (a
+handler with ``except BaseException:`` in a loop) would keep it from ever ending, so a watcher
+outside the served scope bounds it: :func:`shutdown_bound` seconds after the signal, or at a
+second signal, it logs one error line per task still running (:mod:`trioweb._tasktree`) and
+ends the process with status 1 (``os._exit``: nothing else can end such a task). ``run`` prints
+``Running on <url>`` itself, once, and drops Hypercorn's own line, which each worker would print.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from functools import partial
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
-from hypercorn.utils import LifespanFailureError
+from hypercorn.config import Sockets
+from hypercorn.logging import Logger as HypercornLogger
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import LifespanFailureError, LifespanTimeoutError, wrap_app
 
 from ._errors import LifespanError, lone_exception
+from ._tasktree import stuck_tasks
 from ._types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("trioweb")
+
+
+#: trioweb's default for Hypercorn's ``shutdown_timeout``: seconds the app's ``after_serving``
+#: functions get at shutdown, after the ``graceful_timeout`` of the connections (Hypercorn's own
+#: default is 60; a development server should stop sooner).
+SHUTDOWN_TIMEOUT = 10.0
+
+#: Seconds the tasks cancelled at the shutdown's deadline get to end before :func:`run` gives up
+#: on them, names them and exits the process.
+UNWIND_TIME = 1.0
+
+#: The access log's format in :func:`run` and ``trioweb run`` (Hypercorn's atoms: client, request
+#: line with the query string, status, response size, seconds taken).
+ACCESS_LOG_FORMAT = '%(h)s "%(R)s" %(s)s %(b)s %(L)ss'
 
 
 def hypercorn_config(
-    host: str = "127.0.0.1", port: int = 5000, config: HypercornConfig | None = None
+    host: str | None = None,
+    port: int | None = None,
+    config: HypercornConfig | None = None,
+    **settings: Any,
 ) -> HypercornConfig:
-    """A Hypercorn config bound to ``host:port`` (``config``, if given, is copied, not changed)."""
+    """A Hypercorn config: a copy of ``config`` (which is not changed), then ``settings``
+    (Hypercorn's names, such as ``graceful_timeout=1``), bound to ``host:port``.
+
+    ``host``/``port`` replace the config's ``bind``; when neither is given, a ``bind`` that
+    ``config`` sets is kept, else it is ``127.0.0.1:5000``. ``shutdown_timeout`` is
+    :data:`SHUTDOWN_TIMEOUT` unless ``config`` or ``settings`` set it. Raises ``TypeError`` for a
+    setting Hypercorn does not have.
+    """
     result = HypercornConfig()
+    result.shutdown_timeout = SHUTDOWN_TIMEOUT
     if config is not None:
         result.__dict__.update(config.__dict__)
-    result.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    for name, value in settings.items():
+        if name.startswith("_") or not hasattr(HypercornConfig, name):
+            raise TypeError(
+                f"{name!r} is not a Hypercorn setting; the settings are the attributes of"
+                " hypercorn.config.Config, such as graceful_timeout or keep_alive_timeout"
+            )
+        setattr(result, name, value)
+    if host is not None or port is not None or "_bind" not in vars(result):
+        host = "127.0.0.1" if host is None else host
+        port = 5000 if port is None else port
+        result.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     return result
 
 
-#: Seconds a shutdown may take beyond Hypercorn's ``graceful_timeout`` (for ``after_serving``)
-#: before it is cut short.
-SHUTDOWN_MARGIN = 10.0
+def shutdown_bound(config: HypercornConfig) -> float:
+    """Seconds after Ctrl+C within which :func:`run` ends the process, whatever the app does:
+    ``graceful_timeout + shutdown_timeout + UNWIND_TIME`` (3 + 10 + 1 = 14 by default)."""
+    return float(config.graceful_timeout) + float(config.shutdown_timeout) + UNWIND_TIME
 
 
 async def serve(
     app: ASGIApp,
     *,
-    host: str = "127.0.0.1",
-    port: int = 5000,
+    host: str | None = None,
+    port: int | None = None,
     config: HypercornConfig | None = None,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
@@ -66,27 +117,50 @@ async def serve(
     ``await nursery.start(serve, app, port=0)`` returns the bound URL, such as
     ``"http://127.0.0.1:41233"``, once the app's ``before_serving`` functions have run and the
     socket accepts connections. ``config`` is a :class:`hypercorn.config.Config` for everything
-    else (TLS, timeouts, logging); ``host``/``port`` replace its ``bind``.
+    else (TLS, timeouts, logging); ``host``/``port`` replace its ``bind`` (``127.0.0.1:5000``
+    when neither sets one).
 
     Cancellation, or ``shutdown_trigger`` returning, shuts down gracefully before this returns
-    (or ``Cancelled`` propagates): open connections get Hypercorn's ``graceful_timeout``, then
-    ``after_serving`` runs and background tasks are cancelled; after
-    ``graceful_timeout + SHUTDOWN_MARGIN`` seconds (13 by default) the shutdown is cut short. Raises
-    :class:`~trioweb.LifespanError` if a ``before_serving`` function fails (from
-    ``nursery.start``) or an ``after_serving`` function does, and ``OSError`` if it cannot
-    listen (the port is taken, say). A single error is raised as is, not in a group.
+    (or ``Cancelled`` propagates): open connections get Hypercorn's ``graceful_timeout`` (3 s),
+    then ``after_serving`` runs and background tasks are cancelled; after
+    ``graceful_timeout + shutdown_timeout`` seconds (3 + 10 by default: trioweb's default
+    ``shutdown_timeout`` is 10, Hypercorn's 60) everything still running is cancelled. A task
+    that swallows that cancellation keeps this from returning; ``app.run()`` and ``trioweb
+    run`` exit the process anyway.
+
+    Raises :class:`~trioweb.LifespanError` if a ``before_serving`` function fails (from
+    ``nursery.start``) or an ``after_serving`` function does, or either outlasts Hypercorn's
+    ``startup_timeout``/``shutdown_timeout``, and ``OSError`` if it cannot listen (the port is
+    taken, say). A single error is raised as is, not in a group.
     """
-    cfg = hypercorn_config(host, port, config)
+    await _serve(
+        app, hypercorn_config(host, port, config), shutdown_trigger, task_status=task_status
+    )
+
+
+async def _serve(
+    app: ASGIApp,
+    cfg: HypercornConfig,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None,
+    sockets: Sockets | None = None,
+    *,
+    task_status: trio.TaskStatus[str],
+) -> None:
+    """:func:`serve` with a ready config, on ``sockets`` (bound and listening) if given."""
     watched = _LifespanWatch(app)
     stop = trio.Event()
+    started = False
     try:
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(_serve_shielded_once_started, watched, cfg, stop.wait)
+            binds = await nursery.start(
+                _serve_shielded_once_started, watched, cfg, stop.wait, sockets
+            )
             if watched.failure is not None:
                 # Hypercorn listens even when startup failed; the failure is on its way out of
                 # the worker and cancels this wait.
                 await trio.sleep_forever()
             task_status.started(binds[0])
+            started = True
             try:
                 if shutdown_trigger is None:
                     await trio.sleep_forever()
@@ -96,6 +170,8 @@ async def serve(
                 stop.set()
     except BaseExceptionGroup as group:
         # Hypercorn's nurseries nest the error in groups: raise what the caller can act on.
+        if group.subgroup(LifespanTimeoutError) is not None:
+            raise _timed_out("shutdown" if started else "startup", cfg) from None
         _, rest = group.split((LifespanFailureError, trio.Cancelled))
         if watched.failure is not None and rest is None:
             raise watched.failure from None
@@ -105,29 +181,41 @@ async def serve(
         raise
 
 
+def _timed_out(phase: str, config: HypercornConfig) -> LifespanError:
+    # Hypercorn's LifespanTimeoutError says "startup" for either phase (Hypercorn 0.18).
+    functions = "before_serving" if phase == "startup" else "after_serving"
+    timeout = getattr(config, f"{phase}_timeout")
+    return LifespanError(
+        phase,
+        f"TimeoutError: the {functions} functions did not finish within {timeout} s"
+        f" (Hypercorn's {phase}_timeout setting)",
+    )
+
+
 async def _serve_shielded_once_started(
     app: ASGIApp,
     config: HypercornConfig,
     shutdown_trigger: Callable[[], Awaitable[None]],
+    sockets: Sockets | None,
     *,
     task_status: trio.TaskStatus[list[str]],
 ) -> None:
-    """Hypercorn's ``serve``, cancellable while starting, shielded once it listens (it then
+    """Hypercorn's trio worker, cancellable while starting, shielded once it listens (it then
     stops only by ``shutdown_trigger``, gracefully)."""
     with trio.CancelScope() as scope:
 
         async def trigger() -> None:
             await shutdown_trigger()
             # Shielded, so bound it: connections get graceful_timeout, the lifespan the rest.
-            scope.deadline = trio.current_time() + config.graceful_timeout + SHUTDOWN_MARGIN
+            scope.deadline = trio.current_time() + config.graceful_timeout + config.shutdown_timeout
 
         framework: Any = app  # hypercorn's types spell out every ASGI message
-        await hypercorn_serve(
-            framework,
+        await worker_serve(
+            wrap_app(framework, config.wsgi_max_body_size, "asgi"),
             config,
+            sockets=sockets,
             shutdown_trigger=trigger,
             task_status=_ShieldOnStarted(scope, task_status),
-            mode="asgi",
         )
 
 
@@ -165,38 +253,166 @@ class _LifespanWatch:
         await self.app(scope, receive, watched_send)
 
 
-def run(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 5000) -> None:
+def run(
+    app: ASGIApp,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    config: HypercornConfig | None = None,
+    access_log: bool = True,
+    **settings: Any,
+) -> None:
     """Serve ``app`` in this process until Ctrl+C or SIGTERM; blocks, and returns after the
-    graceful shutdown (a second Ctrl+C interrupts that with ``KeyboardInterrupt``).
+    graceful shutdown.
 
-    Call it from the main thread (it handles signals). Prints the URL, then ``trioweb: stopped``,
-    to stderr; logs to stderr unless logging is already configured. Raises
-    :class:`~trioweb.LifespanError` if ``before_serving`` or ``after_serving`` fails, and
-    ``OSError`` if it cannot listen on ``host:port``.
+    ``config`` (a :class:`hypercorn.config.Config`) and ``settings`` (Hypercorn's setting names:
+    ``graceful_timeout=1``, ``keep_alive_timeout``, ``websocket_max_message_size``, ``certfile``
+    and ``keyfile``, ...) configure Hypercorn as for :func:`serve`; ``settings`` win. With
+    ``access_log`` (the default, unless ``config`` sets ``accesslog``) each request and
+    websocket is logged to stderr in :data:`ACCESS_LOG_FORMAT`.
+
+    Call it from the main thread (it handles signals). Prints ``Running on <url> (Ctrl+C to
+    quit)`` once the app serves, then ``trioweb: stopped``, to stderr; logs to stderr unless
+    logging is already configured. Raises :class:`~trioweb.LifespanError` if ``before_serving``
+    or ``after_serving`` fails, and ``OSError`` if it cannot listen on ``host:port``.
+
+    The process ends within :func:`shutdown_bound` seconds of Ctrl+C or SIGTERM
+    (``graceful_timeout + shutdown_timeout + 1``: 14 by default), whatever the app does: if a
+    task has not ended by then (it swallows ``trio.Cancelled``, say), an error line names each
+    such task, with where it waits, and the process exits with status 1 at once, without
+    unwinding. A second Ctrl+C or SIGTERM during the shutdown does the same without waiting.
     """
+    cfg = hypercorn_config(host, port, config, **settings)
+    serve_in_process(app, cfg, access_log=access_log, announce=_print_running_on)
+    print("trioweb: stopped", file=sys.stderr, flush=True)
+
+
+def _print_running_on(url: str) -> None:
+    print(f"Running on {url} (Ctrl+C to quit)", file=sys.stderr, flush=True)
+
+
+def serve_in_process(
+    app: ASGIApp,
+    config: HypercornConfig,
+    *,
+    access_log: bool,
+    announce: Callable[[str], object],
+    sockets: Sockets | None = None,
+    signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> None:
+    """:func:`run`'s serving, for ``trioweb run``'s worker processes too: sets up logging,
+    serves ``app`` in a fresh ``trio.run`` (on ``sockets``, listening, if given) and calls
+    ``announce(url)`` once it serves; the first of ``signals`` starts the graceful shutdown, and
+    the process ends within :func:`shutdown_bound` seconds of it. Changes ``config``'s logs."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = HypercornConfig()
-    config.errorlog = logging.getLogger("hypercorn.error")  # through logging: printed once
+    errorlog = logging.getLogger("hypercorn.error")
+    if "errorlog" not in vars(config):
+        config.errorlog = errorlog  # through logging: printed once
+    if not access_log:
+        config.accesslog = None
+    elif "accesslog" not in vars(config):
+        config.accesslog = logging.getLogger("hypercorn.access")
+        if "access_log_format" not in vars(config):
+            config.access_log_format = ACCESS_LOG_FORMAT
+        if "logger_class" not in vars(config):
+            config.logger_class = _OneLinePerRequest
+            app = _MarkAnswered(app)
+    errorlog.addFilter(_drop_running_on)  # announce() says it, once
 
     async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(_cancel_on_signal, nursery.cancel_scope)
-            url = await nursery.start(partial(serve, app, host=host, port=port, config=config))
-            print(f"trioweb: serving on {url} (Ctrl+C to quit)", file=sys.stderr, flush=True)
+        with _signal_receiver(signals) as received:
+            async with trio.open_nursery() as nursery:
+                serving = trio.CancelScope()
+                root = trio.lowlevel.current_task()
+                nursery.start_soon(_watch_signals, serving, shutdown_bound(config), root, received)
+                with serving:
+                    async with trio.open_nursery() as server:
+                        announce(await server.start(_serve, app, config, None, sockets))
+                nursery.cancel_scope.cancel()  # served: stop watching for signals
 
     try:
         trio.run(main)
     except BaseExceptionGroup as group:  # main's nursery wraps what serve raised
         raise lone_exception(group) from None
-    print("trioweb: stopped", file=sys.stderr, flush=True)
+    finally:
+        errorlog.removeFilter(_drop_running_on)
 
 
-async def _cancel_on_signal(
-    scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+#: The scope key :class:`_MarkAnswered` sets once the app has sent a whole HTTP response.
+_ANSWERED = "trioweb.answered"
+
+
+@attrs.frozen
+class _MarkAnswered:
+    """An ASGI app that passes everything to ``app`` and marks an HTTP scope as answered once
+    the app has sent the last part of the response body (for :class:`_OneLinePerRequest`)."""
+
+    app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def marking_send(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                scope[_ANSWERED] = True
+            await send(message)
+
+        await self.app(scope, receive, marking_send)
+
+
+class _OneLinePerRequest(HypercornLogger):
+    """Hypercorn's logger, without the second access line that Hypercorn 0.18 writes, status
+    ``-``, when an HTTP/1.1 stream closes while the response's end is being sent
+    (pgjones/hypercorn#357). A request whose client left before the answer is still logged."""
+
+    async def access(self, request: Any, response: Any, request_time: float) -> None:
+        if response is None and request.get(_ANSWERED):
+            await trio.lowlevel.checkpoint()
+            return
+        await super().access(request, response, request_time)
+
+
+def _drop_running_on(record: logging.LogRecord) -> bool:
+    """A logging filter: Hypercorn's own "Running on" line goes (run() prints its own, once)."""
+    return not str(record.msg).startswith("Running on ")
+
+
+def _signal_receiver(
+    signals: tuple[signal.Signals, ...],
+) -> AbstractContextManager[AsyncIterator[int]]:
+    return trio.open_signal_receiver(*signals)
+
+
+async def _watch_signals(
+    serving: trio.CancelScope,
+    bound: float,
+    root: trio.lowlevel.Task,
+    signals: AsyncIterator[int],
 ) -> None:
-    """Cancel ``scope`` at the first SIGINT or SIGTERM (then signals act as usual again)."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        task_status.started()
+    """At the first signal, cancel ``serving`` (a graceful shutdown). If tasks under ``root`` are
+    still running ``bound`` seconds later, or at a second signal, name them and exit the
+    process with status 1."""
+    await anext(signals)
+    serving.cancel()
+    log.info("shutting down (Ctrl+C again to quit at once)")
+    with trio.move_on_after(bound) as timer:
         await anext(signals)
-    scope.cancel()
+    if timer.cancelled_caught:
+        log.error("the shutdown did not finish within %g s; exiting anyway", bound)
+    else:
+        log.error("interrupted during the shutdown; exiting at once")
+    for task in stuck_tasks(root, exclude=trio.lowlevel.current_task()):
+        log.error("this task would not end: %s", task)
+    _hard_exit(1)
+
+
+def _hard_exit(status: int) -> None:
+    """End the process now, with ``status``, whatever its tasks do (after flushing the logs)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(status)
