@@ -92,6 +92,14 @@ class ASGIPeer:
         #: How many messages ``receive`` has handed out, the disconnect not counted.
         self.received = 0
         self._disconnect: Message = {"type": "http.disconnect"}
+        #: :meth:`serve` runs the app in it: cancelling it is the server cancelling the
+        #: connection, as Hypercorn does when a shutdown's grace period is over.
+        self.cancel_scope = trio.CancelScope()
+
+    async def serve(self, app: Any, scope: Message) -> None:
+        """Run ``app`` on ``scope`` with this peer, in :attr:`cancel_scope`."""
+        with self.cancel_scope:
+            await app(scope, self.receive, self.send)
 
     def disconnect(self, message: Message | None = None) -> None:
         """From now on (once the queued messages are used up) ``receive`` says the client left,

@@ -8,27 +8,10 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _asgi_peer import ASGIPeer, Message, ws_scope
 
 from trioweb import TrioWeb, websocket
 from trioweb._listener import DisconnectListener, Inbox
-
-Message = dict[str, Any]
-
-
-def ws_scope() -> Message:
-    return {
-        "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "scheme": "ws",
-        "path": "/ws",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 1),
-        "server": ("localhost", 80),
-        "subprotocols": [],
-        "extensions": {},
-    }
 
 
 def listening_app(delay: float = 0.1) -> TrioWeb:
@@ -96,24 +79,6 @@ async def test_two_receivers_of_queued_messages_get_busy_resource_error(
         assert await conn.receive_json() == ["busy", "one"]
 
 
-class Server:
-    """A server side whose ``receive`` is a memory channel, as Hypercorn's; it can cancel the
-    connection from outside, as Hypercorn does at shutdown."""
-
-    def __init__(self) -> None:
-        self.to_app, self.inbox = trio.open_memory_channel[Message](10)
-        self.sent: list[Message] = []
-        self.scope = trio.CancelScope()
-
-    async def send(self, message: Message) -> None:
-        await trio.lowlevel.checkpoint()
-        self.sent.append(message)
-
-    async def serve(self, app: TrioWeb) -> None:
-        with self.scope:
-            await app(ws_scope(), self.inbox.receive, self.send)
-
-
 @pytest.mark.parametrize("message_arrives", ["before the cancel", "after the cancel"])
 async def test_a_shielded_receive_after_the_server_cancels_gets_the_message(
     autojump_clock: trio.abc.Clock, message_arrives: str
@@ -132,15 +97,14 @@ async def test_a_shielded_receive_after_the_server_cancels_gets_the_message(
             with trio.CancelScope(shield=True), trio.fail_after(1):
                 last_words.append(await websocket.receive())
 
-    server = Server()
-    await server.to_app.send({"type": "websocket.connect"})
+    server = ASGIPeer([{"type": "websocket.connect"}])
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.serve, app)
+        nursery.start_soon(server.serve, app, ws_scope())
         await trio.sleep(1)  # past the delay: the listen task waits in receive
         if message_arrives == "before the cancel":
             await server.to_app.send({"type": "websocket.receive", "text": "bye"})
             await trio.testing.wait_all_tasks_blocked()
-        server.scope.cancel()
+        server.cancel_scope.cancel()
         if message_arrives == "after the cancel":
             await server.to_app.send({"type": "websocket.receive", "text": "bye"})
     assert last_words == ["bye"]
@@ -166,12 +130,11 @@ async def test_a_shielded_receive_after_the_server_cancels_gets_the_disconnect(
                 except Exception as error:
                     seen.append((type(error).__name__, getattr(error, "code", None)))
 
-    server = Server()
-    await server.to_app.send({"type": "websocket.connect"})
+    server = ASGIPeer([{"type": "websocket.connect"}])
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.serve, app)
+        nursery.start_soon(server.serve, app, ws_scope())
         await trio.sleep(1)
-        server.scope.cancel()
+        server.cancel_scope.cancel()
         await server.to_app.send({"type": "websocket.disconnect", "code": 4000})
     assert seen == [("WebsocketClosed", 4000)]
 

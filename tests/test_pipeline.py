@@ -9,54 +9,12 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _asgi_peer import ASGIPeer, http_scope, ws_scope
 from _docs import load_example
 from werkzeug.exceptions import NotFound
 
 from trioweb import TrioWeb, WebsocketException, abort, request, websocket
 from trioweb.testing import TestWebsocket, WebsocketDisconnectError, WebsocketResponseError
-
-Message = dict[str, Any]
-
-
-def _scope(kind: str) -> Message:
-    scope: Message = {
-        "type": kind,
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "ws" if kind == "websocket" else "http",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 1),
-        "server": ("localhost", 80),
-        "extensions": {},
-    }
-    if kind == "websocket":
-        scope["subprotocols"] = []
-    return scope
-
-
-class Server:
-    """A server side that can cancel the connection from outside, as Hypercorn does when a
-    shutdown's grace period is over."""
-
-    def __init__(self, first: Message) -> None:
-        self.to_app, self.inbox = trio.open_memory_channel[Message](10)
-        self.to_app.send_nowait(first)
-        self.sent: list[Message] = []
-        self.scope = trio.CancelScope()
-
-    async def send(self, message: Message) -> None:
-        await trio.lowlevel.checkpoint()
-        self.sent.append(message)
-
-    async def serve(self, app: TrioWeb, kind: str) -> None:
-        with self.scope:
-            await app(_scope(kind), self.inbox.receive, self.send)
-
 
 # Teardown whatever ends the connection ----------------------------------------------------------
 
@@ -98,16 +56,16 @@ async def test_teardown_runs_when_the_server_cancels_the_connection(
     app.teardown_request(teardown)
     app.teardown_websocket(teardown)
 
-    first = (
-        {"type": "http.request", "body": b""}
-        if kind == "request"
-        else {"type": "websocket.connect"}
-    )
-    server = Server(first)
+    if kind == "request":
+        server = ASGIPeer([{"type": "http.request", "body": b""}])
+        scope = http_scope("/", headers=[(b"host", b"localhost")])
+    else:
+        server = ASGIPeer([{"type": "websocket.connect"}])
+        scope = ws_scope("/", asgi={"version": "3.0", "spec_version": "2.3"})
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.serve, app, "http" if kind == "request" else "websocket")
+        nursery.start_soon(server.serve, app, scope)
         await started.wait()
-        server.scope.cancel()
+        server.cancel_scope.cancel()
     if kind == "request":
         assert seen == [("teardown", None)]
     else:
