@@ -241,3 +241,42 @@ async def test_messages_that_arrived_before_a_disconnect_are_received_first(
         await conn.send(b"two")
         await conn.close(4001)
     assert seen == ["one", b"two", 4001]
+
+
+async def test_a_disconnect_that_beats_the_take_over_is_handed_over() -> None:
+    """If the listen task reads the client's disconnect while receive() is taking over, that
+    receive() gets the disconnect instead of waiting forever for a message (it is shielded in a
+    cleanup, say)."""
+    gate = trio.Event()
+    disconnects: list[tuple[int, str]] = []
+    disconnect = {"type": "websocket.disconnect", "code": 4002}
+
+    reads = 0
+
+    async def receive() -> Message:
+        nonlocal reads
+        reads += 1
+        if reads > 1:  # nothing comes after a disconnect
+            await trio.sleep_forever()
+        with trio.CancelScope(shield=True):  # the read completes despite the take-over
+            await gate.wait()
+        return disconnect
+
+    inbox = Inbox(receive, lambda code, reason: disconnects.append((code, reason)))
+    listener = DisconnectListener(1)
+    received: list[Message] = []
+
+    async def take_over() -> None:
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + 2):  # bounded
+            received.append(await inbox.receive())
+
+    async with trio.open_nursery() as nursery:
+        listener.enroll(inbox, nursery)
+        inbox._look()
+        inbox._look()
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(take_over)
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+    assert received == [disconnect]
+    assert disconnects == [(4002, "")]

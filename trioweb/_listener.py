@@ -14,9 +14,10 @@ Websockets. Each one has an :class:`Inbox`, the only reader of its ASGI ``receiv
 * One :class:`DisconnectListener` per app (a task in the app nursery; per connection when the app
   is served without a lifespan) looks every ``delay`` seconds at the inboxes that nobody is
   reading. One that has not been read since its previous look gets a *listen task* in the
-  connection nursery, which reads ASGI ``receive`` for the handler: a disconnect is reported
-  (``on_disconnect``: the websocket records the close and cancels its handler), a message is
-  queued, in order, at most :data:`MAX_PENDING` of them; then the listen task stops reading, so the
+  connection nursery, which reads ASGI ``receive`` for the handler: a message is queued, in
+  order, at most :data:`MAX_PENDING` of them; a disconnect is queued too (so that a
+  ``receive()`` taking over gets it rather than waiting for a message that will never come) and
+  reported (``on_disconnect``: the websocket records the close and cancels its handler); then the listen task stops reading, so the
   server's own bounded queue slows the client down (backpressure), and logs a warning.
 * *Handover*: a ``receive()`` that starts while a listen task waits cancels that wait and waits
   for the task to hand over (this relies on ASGI ``receive`` being cancel-safe, as Hypercorn's and
@@ -152,10 +153,10 @@ class Inbox:
                 self._listen_scope = None
                 if message is None:  # the handler took over
                     return
+                self.pending.append(message)  # a disconnect too: a receive() taking over gets it
                 if message["type"] == "websocket.disconnect":
                     self._on_disconnect(message.get("code", 1005), message.get("reason") or "")
                     return
-                self.pending.append(message)
                 if self._handover is not None:
                     return
         finally:
