@@ -14,11 +14,12 @@ Websockets. Each one has an :class:`Inbox`, the only reader of its ASGI ``receiv
 * One :class:`DisconnectListener` per app (a task in the app nursery; per connection when the app
   is served without a lifespan) looks every ``delay`` seconds at the inboxes that nobody is
   reading. One that has not been read since its previous look gets a *listen task* in the
-  connection nursery, which reads ASGI ``receive`` for the handler: a message is queued, in
-  order, at most :data:`MAX_PENDING` of them; a disconnect is queued too (so that a
-  ``receive()`` taking over gets it rather than waiting for a message that will never come) and
-  reported (``on_disconnect``: the websocket records the close and cancels its handler); then the listen task stops reading, so the
-  server's own bounded queue slows the client down (backpressure), and logs a warning.
+  connection nursery, which reads ASGI ``receive`` for the handler. Messages are queued, in
+  order, at most :data:`MAX_PENDING` of them; then the listen task stops reading, so the
+  server's own bounded queue slows the client down (backpressure), and logs a warning. A
+  disconnect is queued too (a ``receive()`` taking over gets it, rather than waiting for a
+  message that will never come) and reported (``on_disconnect``: the websocket records the
+  close and cancels its handler).
 * *Handover*: a ``receive()`` that starts while a listen task waits cancels that wait and waits
   for the task to hand over (this relies on ASGI ``receive`` being cancel-safe, as Hypercorn's and
   the test client's memory channels are); queued messages come first. The listen task hands over
