@@ -131,13 +131,13 @@ async def test_the_ending_runs_when_shutdown_cancels_a_connection() -> None:
 
     @app.after_websocket
     async def after(response: Any) -> Any:
-        await trio.sleep(0.01)
+        await trio.lowlevel.checkpoint()  # would raise Cancelled unless shielded
         seen.append("after")
         return response
 
     @app.teardown_websocket
     async def teardown(error: BaseException | None) -> None:
-        await trio.sleep(0.01)
+        await trio.lowlevel.checkpoint()  # would raise Cancelled unless shielded
         seen.append(f"teardown {error}")
 
     config = HypercornConfig()

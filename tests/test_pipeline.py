@@ -45,12 +45,12 @@ async def test_teardown_runs_when_the_server_cancels_the_connection(
 
     @app.after_websocket
     async def after(response: Any) -> Any:
-        await trio.sleep(0.1)
+        await trio.lowlevel.checkpoint()  # would raise Cancelled unless shielded
         seen.append("after")
         return response
 
     async def teardown(error: BaseException | None) -> None:
-        await trio.sleep(0.1)
+        await trio.lowlevel.checkpoint()  # would raise Cancelled unless shielded
         seen.append(("teardown", error))
 
     app.teardown_request(teardown)
