@@ -1,0 +1,62 @@
+"""What the connection layer enforces, per app: limits and timeouts read from ``app.config``.
+
+The layer serves any ASGI app; for a trioweb app (anything with a ``config`` mapping, looked up
+through wrappers that keep the wrapped app as ``.app``) it reads the ``WEBSOCKET_*`` keys, and
+otherwise uses the defaults below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+#: The defaults, which are also trioweb's config defaults (see trioweb/_config.py).
+DEFAULTS: dict[str, Any] = {
+    # Bytes a websocket message may have (after decompression); 1009 beyond it.
+    "WEBSOCKET_MAX_MESSAGE_SIZE": 1024 * 1024,
+    # Seconds a send may wait for a client that stopped reading; then the connection closes.
+    "WEBSOCKET_SEND_TIMEOUT": 10.0,
+    # Seconds between pings to a quiet peer; None: no pings.
+    "WEBSOCKET_PING_INTERVAL": 20.0,
+    # Seconds a ping may wait for its pong before the peer counts as dead.
+    "WEBSOCKET_PING_TIMEOUT": 20.0,
+    # Whether to offer permessage-deflate.
+    "WEBSOCKET_COMPRESSION": True,
+}
+
+
+@attrs.frozen
+class Limits:
+    """The layer's settings for one app."""
+
+    max_message_size: int = DEFAULTS["WEBSOCKET_MAX_MESSAGE_SIZE"]
+    send_timeout: float | None = DEFAULTS["WEBSOCKET_SEND_TIMEOUT"]
+    ping_interval: float | None = DEFAULTS["WEBSOCKET_PING_INTERVAL"]
+    ping_timeout: float | None = DEFAULTS["WEBSOCKET_PING_TIMEOUT"]
+    compression: bool = DEFAULTS["WEBSOCKET_COMPRESSION"]
+
+    @classmethod
+    def of(cls, app: Any) -> Limits:
+        """The limits ``app``'s config sets (defaults for what it does not set)."""
+        config = _config_of(app)
+        values = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
+        return cls(
+            max_message_size=int(values["WEBSOCKET_MAX_MESSAGE_SIZE"]),
+            send_timeout=values["WEBSOCKET_SEND_TIMEOUT"],
+            ping_interval=values["WEBSOCKET_PING_INTERVAL"],
+            ping_timeout=values["WEBSOCKET_PING_TIMEOUT"],
+            compression=bool(values["WEBSOCKET_COMPRESSION"]),
+        )
+
+
+def _config_of(app: Any) -> Mapping[str, Any]:
+    seen = 0
+    while app is not None and seen < 10:
+        config = getattr(app, "config", None)
+        if isinstance(config, Mapping):
+            return config
+        app = getattr(app, "app", None)
+        seen += 1
+    return {}
