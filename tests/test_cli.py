@@ -43,9 +43,13 @@ class FakeRun:
     def __init__(self, error: Exception | None = None) -> None:
         self.error = error
         self.calls: list[tuple[Any, HypercornConfig, bool]] = []
+        self.layers: list[bool] = []
 
-    def __call__(self, app: Any, *, config: HypercornConfig, access_log: bool) -> None:
+    def __call__(
+        self, app: Any, *, config: HypercornConfig, access_log: bool, layer: bool
+    ) -> None:
         self.calls.append((app, config, access_log))
+        self.layers.append(layer)
         if self.error is not None:
             raise self.error
 
@@ -210,7 +214,7 @@ async def test_workers_and_reload_run_the_supervisor(
     assert main(["run", "--app", "tests.apps.basic", *argv]) == 3
     ((target, args, config, kwargs),) = calls
     assert target is trioweb._cli._worker
-    assert args == ("tests.apps.basic", False, config, True)
+    assert args == ("tests.apps.basic", False, config, True, True)
     assert config.bind == [bind]
     assert config.workers == 1  # each worker is one
     assert kwargs == {"workers": workers, "reload": reload}
@@ -220,6 +224,17 @@ SETTING_FLAGS = [
     "--graceful-timeout", "0.5", "--shutdown-timeout", "0", "--keep-alive", "7",
     "--websocket-max-message-size", "1024", "--certfile", "cert.pem", "--keyfile", "key.pem",
 ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("flags", "layer"), [([], True), (["--stock-hypercorn"], False)])
+async def test_the_connection_layer_serves_unless_stock_hypercorn_is_asked_for(
+    flags: list[str], layer: bool, monkeypatch: pytest.MonkeyPatch, isolated_imports: None
+) -> None:
+    """trioweb run serves with the connection layer; --stock-hypercorn opts out."""
+    fake = FakeRun()
+    monkeypatch.setattr("trioweb._cli.run", fake)
+    assert main(["run", "--app", "tests.apps.basic", *flags]) == 0
+    assert fake.layers == [layer]
 
 
 async def test_flags_set_hypercorns_settings(
@@ -325,19 +340,20 @@ async def test_debug_needs_a_trioweb_app(
     del sys.modules["plain_asgi_for_trioweb_tests"]
 
 
-@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize(("debug", "layer"), [(False, True), (True, False)])
 async def test_worker_serves_on_the_given_sockets_until_sigterm(
-    debug: bool, monkeypatch: pytest.MonkeyPatch, isolated_imports: None
+    debug: bool, layer: bool, monkeypatch: pytest.MonkeyPatch, isolated_imports: None
 ) -> None:
     """A worker process loads the app (DEBUG with --debug) and serves it on the supervisor's
-    sockets, announcing its URL on the pipe; SIGINT is left to the supervisor."""
+    sockets (with the layer unless --stock-hypercorn), announcing its URL on the pipe; SIGINT is
+    left to the supervisor."""
     calls: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setitem(basic.app.config, "DEBUG", False)
     monkeypatch.setattr(
         "trioweb._cli.serve_in_process", lambda app, config, **kwargs: calls.append((app, kwargs))
     )
     sockets, ready = object(), SimpleNamespace(send=print)
-    trioweb._cli._worker("tests.apps.basic", debug, HypercornConfig(), False, sockets, ready)  # type: ignore[arg-type]
+    trioweb._cli._worker("tests.apps.basic", debug, HypercornConfig(), False, layer, sockets, ready)  # type: ignore[arg-type]
     ((app, kwargs),) = calls
     assert app is basic.app
     assert app.debug is debug
@@ -346,6 +362,7 @@ async def test_worker_serves_on_the_given_sockets_until_sigterm(
         "announce": print,
         "sockets": sockets,
         "signals": (signal.SIGTERM,),
+        "layer": layer,
     }
 
 
@@ -360,7 +377,7 @@ async def test_a_failing_worker_exits_1_with_one_line(
     monkeypatch.setattr("trioweb._cli.serve_in_process", failing)
     ready = SimpleNamespace(send=print)
     with pytest.raises(SystemExit) as caught:
-        trioweb._cli._worker("tests.apps.basic", False, HypercornConfig(), True, None, ready)  # type: ignore[arg-type]
+        trioweb._cli._worker("tests.apps.basic", False, HypercornConfig(), True, True, None, ready)  # type: ignore[arg-type]
     assert caught.value.code == 1
     assert capsys.readouterr().err == "trioweb: before_serving failed: RuntimeError: no db\n"
 

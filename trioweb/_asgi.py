@@ -32,6 +32,7 @@ from ._ctx import bind_app, bind_request, bind_websocket
 from ._listener import DisconnectListener, listen_for_http_disconnect
 from ._pipeline import Outcome
 from ._request import Request
+from ._servedby import warn_unless_protected
 from ._tasks import run_app_nursery, task_error_sink
 from ._types import Receive, Scope, Send
 from ._websocket import Websocket
@@ -125,6 +126,7 @@ _GOING_AWAY = (1001, "the server is shutting down")
 async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Send) -> None:
     """Run the app's lifespan: startup, the app nursery while serving, then shutdown."""
     bind_app(app)
+    warn_unless_protected(scope)
     app._task_errors = task_error_sink(scope)
     message = await receive()
     assert message["type"] == "lifespan.startup", message

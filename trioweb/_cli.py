@@ -107,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         help="do not log each request and websocket to stderr",
     )
     run_cmd.add_argument(
+        "--stock-hypercorn",
+        dest="layer",
+        action="store_false",
+        help="serve with stock Hypercorn's trio worker instead of trioweb's connection layer"
+        " (for comparison: without the layer's protections)",
+    )
+    run_cmd.add_argument(
         "--config",
         metavar="FILE",
         help="Hypercorn's config: a TOML file, file:path.py or python:module; the flags win",
@@ -167,9 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if workers == 1 and not args.reload:
-            run(app, config=config, access_log=args.access_log)
+            run(app, config=config, access_log=args.access_log, layer=args.layer)
             return 0
-        worker_args = (args.app, args.debug, config, args.access_log)
+        worker_args = (args.app, args.debug, config, args.access_log, args.layer)
         return supervise(_worker, worker_args, config, workers=workers, reload=args.reload)
     except (LifespanError, OSError) as error:
         print(_failure(error, config), file=sys.stderr)
@@ -207,6 +214,7 @@ def _worker(
     debug: bool,
     config: HypercornConfig,
     access_log: bool,
+    layer: bool,
     sockets: Sockets,
     ready: Connection,
 ) -> None:
@@ -223,6 +231,7 @@ def _worker(
             announce=ready.send,
             sockets=sockets,
             signals=(signal.SIGTERM,),
+            layer=layer,
         )
     except (LifespanError, OSError) as error:
         print(_failure(error, config), file=sys.stderr, flush=True)

@@ -33,6 +33,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import attrs
@@ -40,10 +41,11 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.config import Sockets
 from hypercorn.logging import Logger as HypercornLogger
-from hypercorn.trio.run import worker_serve
+from hypercorn.trio.run import worker_serve as hypercorn_worker_serve
 from hypercorn.utils import LifespanFailureError, LifespanTimeoutError, wrap_app
 
 from ._errors import LifespanError, lone_exception
+from ._layer import SUPPORTED, unsupported
 from ._tasktree import stuck_tasks
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
@@ -109,10 +111,14 @@ async def serve(
     port: int | None = None,
     config: HypercornConfig | None = None,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    layer: bool = True,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` with Hypercorn's trio worker until cancelled or ``shutdown_trigger``
     returns.
+
+    With ``layer`` (the default), trioweb's connection layer replaces the worker's trio-side
+    glue (see :func:`worker_for`); ``layer=False`` serves with stock Hypercorn, for comparison.
 
     ``await nursery.start(serve, app, port=0)`` returns the bound URL, such as
     ``"http://127.0.0.1:41233"``, once the app's ``before_serving`` functions have run and the
@@ -134,7 +140,11 @@ async def serve(
     taken, say). A single error is raised as is, not in a group.
     """
     await _serve(
-        app, hypercorn_config(host, port, config), shutdown_trigger, task_status=task_status
+        app,
+        hypercorn_config(host, port, config),
+        shutdown_trigger,
+        layer=layer,
+        task_status=task_status,
     )
 
 
@@ -144,6 +154,7 @@ async def _serve(
     shutdown_trigger: Callable[[], Awaitable[None]] | None,
     sockets: Sockets | None = None,
     *,
+    layer: bool = True,
     task_status: trio.TaskStatus[str],
 ) -> None:
     """:func:`serve` with a ready config, on ``sockets`` (bound and listening) if given."""
@@ -153,7 +164,12 @@ async def _serve(
     try:
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(
-                _serve_shielded_once_started, watched, cfg, stop.wait, sockets
+                _serve_shielded_once_started,
+                watched,
+                cfg,
+                stop.wait,
+                sockets,
+                worker_for(cfg, layer),
             )
             if watched.failure is not None:
                 # Hypercorn listens even when startup failed; the failure is on its way out of
@@ -181,6 +197,37 @@ async def _serve(
         raise
 
 
+#: A trio worker: Hypercorn's ``worker_serve`` or the layer's.
+WorkerServe = Callable[..., Awaitable[None]]
+
+
+def worker_for(config: HypercornConfig, layer: bool) -> WorkerServe:
+    """The worker that serves ``config``: the connection layer's if ``layer`` and it can (it
+    supports the installed Hypercorn, and no HTTP/3 ``quic_bind`` is set), else Hypercorn's own,
+    with a log line saying why."""
+    if not layer:
+        return hypercorn_worker_serve
+    installed = unsupported()
+    if installed is not None:
+        log.warning(
+            "trioweb's connection layer supports Hypercorn %s, and Hypercorn %s is installed:"
+            " serving with stock Hypercorn, without the layer's protections (install a"
+            " supported Hypercorn: pip install 'hypercorn>=0.18,<0.19')",
+            " and ".join(f"{major}.{minor}.x" for major, minor in SUPPORTED),
+            installed,
+        )
+        return hypercorn_worker_serve
+    if config.quic_bind:
+        log.warning(
+            "trioweb's connection layer does not cover HTTP/3: quic_bind is set, so stock"
+            " Hypercorn serves, without the layer's protections (drop quic_bind to have them)"
+        )
+        return hypercorn_worker_serve
+    from ._layer._server import worker_serve
+
+    return worker_serve
+
+
 def _timed_out(phase: str, config: HypercornConfig) -> LifespanError:
     # Hypercorn's LifespanTimeoutError says "startup" for either phase (Hypercorn 0.18).
     functions = "before_serving" if phase == "startup" else "after_serving"
@@ -197,11 +244,12 @@ async def _serve_shielded_once_started(
     config: HypercornConfig,
     shutdown_trigger: Callable[[], Awaitable[None]],
     sockets: Sockets | None,
+    worker_serve: WorkerServe,
     *,
     task_status: trio.TaskStatus[list[str]],
 ) -> None:
-    """Hypercorn's trio worker, cancellable while starting, shielded once it listens (it then
-    stops only by ``shutdown_trigger``, gracefully)."""
+    """``worker_serve``, cancellable while starting, shielded once it listens (it then stops
+    only by ``shutdown_trigger``, gracefully)."""
     with trio.CancelScope() as scope:
 
         async def trigger() -> None:
@@ -260,6 +308,7 @@ def run(
     port: int | None = None,
     config: HypercornConfig | None = None,
     access_log: bool = True,
+    layer: bool = True,
     **settings: Any,
 ) -> None:
     """Serve ``app`` in this process until Ctrl+C or SIGTERM; blocks, and returns after the
@@ -269,7 +318,8 @@ def run(
     ``graceful_timeout=1``, ``keep_alive_timeout``, ``websocket_max_message_size``, ``certfile``
     and ``keyfile``, ...) configure Hypercorn as for :func:`serve`; ``settings`` win. With
     ``access_log`` (the default, unless ``config`` sets ``accesslog``) each request and
-    websocket is logged to stderr in :data:`ACCESS_LOG_FORMAT`.
+    websocket is logged to stderr in :data:`ACCESS_LOG_FORMAT`. ``layer=False`` serves with
+    stock Hypercorn instead of trioweb's connection layer, as for :func:`serve`.
 
     Call it from the main thread (it handles signals). Prints ``Running on <url> (Ctrl+C to
     quit)`` once the app serves, then ``trioweb: stopped``, to stderr; logs to stderr unless
@@ -283,7 +333,7 @@ def run(
     unwinding. A second Ctrl+C or SIGTERM during the shutdown does the same without waiting.
     """
     cfg = hypercorn_config(host, port, config, **settings)
-    serve_in_process(app, cfg, access_log=access_log, announce=_print_running_on)
+    serve_in_process(app, cfg, access_log=access_log, announce=_print_running_on, layer=layer)
     print("trioweb: stopped", file=sys.stderr, flush=True)
 
 
@@ -299,9 +349,11 @@ def serve_in_process(
     announce: Callable[[str], object],
     sockets: Sockets | None = None,
     signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+    layer: bool = True,
 ) -> None:
     """:func:`run`'s serving, for ``trioweb run``'s worker processes too: sets up logging,
-    serves ``app`` in a fresh ``trio.run`` (on ``sockets``, listening, if given) and calls
+    serves ``app`` in a fresh ``trio.run`` (on ``sockets``, listening, if given; with the
+    connection layer unless ``layer`` is false) and calls
     ``announce(url)`` once it serves; the first of ``signals`` starts the graceful shutdown, and
     the process ends within :func:`shutdown_bound` seconds of it. Changes ``config``'s logs."""
     if not logging.getLogger().handlers:
@@ -328,7 +380,10 @@ def serve_in_process(
                 nursery.start_soon(_watch_signals, serving, shutdown_bound(config), root, received)
                 with serving:
                     async with trio.open_nursery() as server:
-                        announce(await server.start(_serve, app, config, None, sockets))
+                        url = await server.start(
+                            partial(_serve, app, config, None, sockets, layer=layer)
+                        )
+                        announce(url)
                 nursery.cancel_scope.cancel()  # served: stop watching for signals
 
     try:

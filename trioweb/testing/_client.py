@@ -26,6 +26,7 @@ from werkzeug.test import EnvironBuilder
 
 from .._errors import LifespanError
 from .._response import Response
+from .._servedby import TEST_CLIENT
 from .._tasks import TASK_ERRORS
 from .._types import ASGIApp, Message
 from ._util import close_unwrapped, lone_exception_unwrapped
@@ -81,7 +82,7 @@ class TestClient:
             "type": "lifespan",
             "asgi": _ASGI,
             "state": {},
-            "extensions": {TASK_ERRORS: self._task_errors},
+            "extensions": {TASK_ERRORS: self._task_errors, TEST_CLIENT: {}},
         }
         self._nursery.start_soon(self.app, scope, app_inbox.receive, app_outbox.send)
         try:
