@@ -1,0 +1,338 @@
+"""The connection layer's trio-side glue (trioweb._layer._server and _connection): which paths
+serve with it, what stock Hypercorn keeps serving, containment, sends, keep-alive, shutdown.
+
+Real sockets on 127.0.0.1, port 0; every wait is on an event or the client's own reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import struct
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import h2.config
+import h2.connection
+import h2.events
+import httpx
+import pytest
+import trio
+import trio.testing
+import trustme
+import wsproto
+import wsproto.events
+from _e2e import HYPERCORN, running
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Closed, RawData, Updated
+from trio_websocket import open_websocket_url
+
+import trioweb
+from trioweb import TrioWeb, WebsocketClosed, websocket
+from trioweb._layer import _connection, _server
+from trioweb._layer._connection import Connection, Shared, TaskGroup
+from trioweb._layer._limits import Limits
+from trioweb._servedby import LAYER, MISSING, TEST_CLIENT
+from trioweb._serving import hypercorn_config, worker_for
+
+# Helpers ----------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def serving(
+    app: Any, *, layer: bool = True, config: HypercornConfig | None = None, **settings: Any
+) -> AsyncIterator[str]:
+    """Serve ``app`` on 127.0.0.1:0 (Hypercorn ``settings``); yields the URL, shuts down after."""
+    cfg = hypercorn_config(config=config, **settings)
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(partial(trioweb.serve, app, port=0, config=cfg, layer=layer))
+        yield url
+        nursery.cancel_scope.cancel()
+
+
+def address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.hostname, parts.port
+
+
+async def raw_connect(url: str, *, rcvbuf: int | None = None) -> trio.SocketStream:
+    """A plain TCP connection to the server of ``url`` (with a small receive buffer if asked)."""
+    sock = trio.socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    await sock.connect(address(url))
+    return trio.SocketStream(sock)
+
+
+async def read_to_end(stream: trio.abc.ReceiveStream) -> bytes:
+    """Everything the server sends until it closes the connection (a reset counts as closed)."""
+    data = bytearray()
+    try:
+        while chunk := await stream.receive_some():
+            data += chunk
+    except trio.BrokenResourceError:
+        pass
+    return bytes(data)
+
+
+def handshake(path: str = "/ws") -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def frame(text: str) -> bytes:
+    """A masked text frame (mask 0: the payload as is), as a client sends it."""
+    payload = text.encode()
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+async def read_head(stream: trio.SocketStream) -> bytes:
+    """Read a response's head (through the blank line); what follows stays unread."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += await stream.receive_some(1)
+    return head
+
+
+def echo_app() -> TrioWeb:
+    app = TrioWeb("layer")
+
+    @app.get("/")
+    async def index() -> str:
+        return "hello"
+
+    @app.websocket("/ws")
+    async def echo() -> None:
+        while True:
+            await websocket.send(await websocket.receive())
+
+    return app
+
+
+async def still_serves(url: str) -> None:
+    """Another client gets its answer."""
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(url + "/")).text == "hello"
+
+
+# Which paths serve with the layer ----------------------------------------------------------------
+
+
+class ScopeRecorder:
+    """An ASGI app that records its lifespan scope and answers HTTP with 200."""
+
+    def __init__(self) -> None:
+        self.lifespan: dict[str, Any] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            self.lifespan = scope
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.mark.parametrize("layer", [True, False])
+async def test_serve_uses_the_layer_unless_told_not_to(layer: bool) -> None:
+    """trioweb.serve (and so app.run and trioweb run) serves with the layer, whose lifespan scope
+    says so; layer=False serves with stock Hypercorn."""
+    app = ScopeRecorder()
+    async with serving(app, layer=layer) as url, httpx.AsyncClient() as client:
+        assert (await client.get(url)).text == "ok"
+    assert (LAYER in app.lifespan.get("extensions", {})) is layer
+
+
+def test_worker_for_picks_the_layer_or_stock_hypercorn() -> None:
+    """The layer's worker by default; Hypercorn's own with layer=False."""
+    from hypercorn.trio.run import worker_serve as stock
+
+    assert worker_for(HypercornConfig(), True) is _server.worker_serve
+    assert worker_for(HypercornConfig(), False) is stock
+
+
+@pytest.mark.parametrize("installed", ["0.17.2", "0.19.0", "1.0"])
+def test_an_unsupported_hypercorn_is_served_stock_and_said_so(
+    installed: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a Hypercorn the layer is not tested with, trioweb serves with stock Hypercorn and logs
+    one warning saying so."""
+    from hypercorn.trio.run import worker_serve as stock
+
+    monkeypatch.setattr("trioweb._layer.version", lambda name: installed)
+    assert worker_for(HypercornConfig(), True) is stock
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert f"Hypercorn {installed} is installed" in record.getMessage()
+    assert "0.18.x" in record.getMessage()
+
+
+def test_http3_is_served_stock_and_said_so(caplog: pytest.LogCaptureFixture) -> None:
+    """The layer does not cover QUIC: with quic_bind set, stock Hypercorn serves, with a line."""
+    from hypercorn.trio.run import worker_serve as stock
+
+    assert worker_for(hypercorn_config(quic_bind=["127.0.0.1:4433"]), True) is stock
+    (record,) = caplog.records
+    assert "quic_bind" in record.getMessage()
+
+
+@pytest.mark.parametrize(("layer", "warned"), [(True, False), (False, True)])
+async def test_the_app_warns_once_when_served_without_the_layer(
+    layer: bool, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A trioweb app served by stock Hypercorn logs one WARNING naming the missing
+    protections; under the layer it says nothing."""
+    async with serving(echo_app(), layer=layer) as url:
+        await still_serves(url)
+    warnings = [r for r in caplog.records if r.getMessage() == MISSING]
+    assert len(warnings) == (1 if warned else 0)
+    assert all(r.levelno == logging.WARNING for r in warnings)
+
+
+async def test_the_test_client_declares_itself(caplog: pytest.LogCaptureFixture) -> None:
+    """The test client's lifespan carries its own extension, so tests stay quiet."""
+    seen: list[Any] = []
+    app = echo_app()
+
+    @app.before_serving
+    async def look() -> None:
+        seen.append(True)
+
+    async with app.test_client() as client:
+        assert (await client.get("/")).status_code == 200
+    assert seen == [True]
+    assert MISSING not in caplog.text
+    assert TEST_CLIENT == "trioweb.test_client"
+
+
+async def test_hypercorn_k_trio_serves_stock_and_warns() -> None:
+    """``hypercorn -k trio`` keeps working on stock Hypercorn; the app warns once at startup."""
+    async with running(*HYPERCORN, "-k", "trio", "-b", "127.0.0.1:0", "tests.apps.basic:app") as cmd:
+        await cmd.wait_for("served without its connection layer")
+        await cmd.wait_for(r"Running on http://127\.0\.0\.1:\d+")
+
+
+# Everything stock serves, through the layer ----------------------------------------------------
+
+
+async def test_http11_keep_alive_reuses_the_connection() -> None:
+    """Two requests on one client share one connection."""
+    app = TrioWeb("keep")
+    ports: list[int] = []
+
+    @app.get("/")
+    async def index() -> str:
+        ports.append(trioweb.request.scope["client"][1])
+        return "hello"
+
+    async with serving(app) as url, httpx.AsyncClient() as client:
+        for _ in range(2):
+            assert (await client.get(url + "/")).text == "hello"
+    assert len(ports) == 2 and ports[0] == ports[1]
+
+
+async def test_h2c_with_prior_knowledge() -> None:
+    """HTTP/2 in clear text (prior knowledge) is served."""
+    async with serving(echo_app()) as url:
+        async with httpx.AsyncClient(http1=False, http2=True) as client:
+            response = await client.get(url + "/")
+    assert (response.http_version, response.text) == ("HTTP/2", "hello")
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[HypercornConfig, ssl.SSLContext]:
+    """A server config with a certificate of a test CA (trustme), and a client context that
+    trusts the CA."""
+    ca = trustme.CA()
+    pem = tmp_path_factory.mktemp("tls") / "server.pem"
+    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(pem)
+    config = HypercornConfig()
+    config.certfile = config.keyfile = str(pem)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return config, client
+
+
+@pytest.mark.parametrize("http2", [False, True])
+async def test_tls_with_alpn(http2: bool, tls: tuple[HypercornConfig, ssl.SSLContext]) -> None:
+    """HTTPS, HTTP/1.1 or HTTP/2 as ALPN chooses."""
+    config, context = tls
+    async with serving(echo_app(), config=config) as url:
+        assert url.startswith("https://")
+        context.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
+        async with httpx.AsyncClient(verify=context, http2=http2) as client:
+            response = await client.get(url + "/")
+    assert response.text == "hello"
+    assert response.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+
+
+async def test_websocket_over_tls(tls: tuple[HypercornConfig, ssl.SSLContext]) -> None:
+    """wss:// through the layer."""
+    config, context = tls
+    context.set_alpn_protocols(["http/1.1"])
+    async with serving(echo_app(), config=config) as url:
+        ws_url = url.replace("https://", "wss://") + "/ws"
+        async with open_websocket_url(ws_url, ssl_context=context) as connection:
+            await connection.send_message("over tls")
+            assert await connection.get_message() == "over tls"
+
+
+async def test_a_failed_tls_handshake_ends_only_that_connection(
+    tls: tuple[HypercornConfig, ssl.SSLContext],
+) -> None:
+    """A client that speaks plain HTTP to the TLS port is dropped; others are served."""
+    config, context = tls
+    async with serving(echo_app(), config=config) as url:
+        async with await raw_connect(url) as stream:
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await read_to_end(stream)
+        context.set_alpn_protocols(["http/1.1"])
+        async with httpx.AsyncClient(verify=context) as client:
+            assert (await client.get(url + "/")).text == "hello"
+
+
+async def test_websocket_over_http2_rfc8441() -> None:
+    """A websocket over an HTTP/2 stream (extended CONNECT, RFC 8441)."""
+    async with serving(echo_app()) as url, await raw_connect(url) as stream:
+        h2c = h2.connection.H2Connection(h2.config.H2Configuration(header_encoding=None))
+        h2c.initiate_connection()
+        stream_id = h2c.get_next_available_stream_id()
+        h2c.send_headers(
+            stream_id,
+            [
+                (b":method", b"CONNECT"),
+                (b":protocol", b"websocket"),
+                (b":scheme", b"http"),
+                (b":path", b"/ws"),
+                (b":authority", b"localhost"),
+                (b"sec-websocket-version", b"13"),
+            ],
+        )
+        await stream.send_all(h2c.data_to_send())
+        ws = wsproto.connection.Connection(wsproto.connection.ConnectionType.CLIENT)
+        sent = False
+        received: list[str] = []
+        while not received:
+            for event in h2c.receive_data(await stream.receive_some()):
+                if isinstance(event, h2.events.ResponseReceived):
+                    assert dict(event.headers)[b":status"] == b"200"
+                    h2c.send_data(stream_id, ws.send(wsproto.events.TextMessage("over h2")))
+                    sent = True
+                elif isinstance(event, h2.events.DataReceived):
+                    h2c.acknowledge_received_data(event.flow_controlled_length, stream_id)
+                    ws.receive_data(event.data)
+                    received += [e.data for e in ws.events() if isinstance(e, wsproto.events.Message)]
+            await stream.send_all(h2c.data_to_send())
+        assert sent and received == ["over h2"]
