@@ -11,7 +11,7 @@ import socket
 import ssl
 import struct
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -336,3 +336,375 @@ async def test_websocket_over_http2_rfc8441() -> None:
                     received += [e.data for e in ws.events() if isinstance(e, wsproto.events.Message)]
             await stream.send_all(h2c.data_to_send())
         assert sent and received == ["over h2"]
+
+
+# Containment: no client ends the process or another connection ---------------------------------
+
+
+async def read_until_closed_or(stream: trio.SocketStream, wanted: bytes) -> bytes:
+    """Read until the server closes the connection or has sent ``wanted``."""
+    data = bytearray()
+    try:
+        while wanted not in data and (chunk := await stream.receive_some()):
+            data += chunk
+    except trio.BrokenResourceError:
+        pass
+    return bytes(data)
+
+
+HOSTILE = {
+    # pgjones/hypercorn#225: the handshake and the first frame in one write end stock's process.
+    # (Whether the frame is then echoed or refused is the protocol side's: its tests.)
+    "pipelined-first-frame": (handshake() + frame("hi"), b"HTTP/1.1 "),
+    # #203-like: bytes after a request that asked to close.
+    "trailing-bytes": (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nXYZ", b"\r\n\r\n"),
+    "h11-garbage": (b"\x00\x01garbage\r\n\r\n", b"400"),
+}
+
+
+@pytest.mark.parametrize("sent", list(HOSTILE.values()), ids=list(HOSTILE))
+async def test_a_hostile_client_ends_only_its_own_connection(
+    sent: tuple[bytes, bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever a client sends, the server gives it an answer or closes its connection, keeps
+    serving the others, and logs nothing at ERROR level from the layer."""
+    data, answer = sent
+    async with serving(echo_app(), graceful_timeout=0.5) as url:
+        async with httpx.AsyncClient() as bystander:
+            assert (await bystander.get(url + "/")).text == "hello"
+            async with await raw_connect(url) as stream:
+                await stream.send_all(data)
+                await read_until_closed_or(stream, answer)
+            assert (await bystander.get(url + "/")).text == "hello"
+    assert not [r for r in caplog.records if r.name == "trioweb.layer" and r.levelno >= 40]
+
+
+async def test_an_unexpected_error_is_logged_with_its_traceback_and_contained(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the protocol machinery ends that connection only, logged once at ERROR with
+    its traceback."""
+
+    class Buggy(_connection.ProtocolWrapper):
+        async def handle(self, event: Any) -> None:
+            if isinstance(event, RawData) and event.data.startswith(b"BUG"):
+                raise RuntimeError("a bug in the machinery")
+            await super().handle(event)
+
+    monkeypatch.setattr(_connection, "ProtocolWrapper", Buggy)
+    async with serving(echo_app()) as url:
+        async with await raw_connect(url) as stream:
+            await stream.send_all(b"BUG / HTTP/1.1\r\n\r\n")
+            assert await read_to_end(stream) == b""
+        await still_serves(url)
+    (record,) = [r for r in caplog.records if r.name == "trioweb.layer"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        (__import__("h11").RemoteProtocolError("bad", 400), logging.INFO),
+        (__import__("h11").LocalProtocolError("refused"), logging.WARNING),
+        (ExceptionGroup("g", [ConnectionResetError()]), logging.DEBUG),
+        (ExceptionGroup("g", [KeyError(1), KeyError(2)]), logging.ERROR),
+    ],
+    ids=["client", "refusal", "transport", "bug"],
+)
+def test_contained_errors_are_logged_at_their_level(
+    error: Exception, level: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client's bad input is INFO, a state machine's refusal WARNING, a broken transport
+    DEBUG, anything else ERROR."""
+    caplog.set_level(logging.DEBUG, logger="trioweb.layer")
+    _connection._log_contained(error, ("127.0.0.1", 1))
+    (record,) = caplog.records
+    assert record.levelno == level
+
+
+async def test_a_contained_error_beside_a_cancellation_is_logged_and_the_cancel_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When an error and the connection's cancellation leave its task together, the error is
+    logged and the cancellation passes (to the server's nursery)."""
+    conn, peer = bare_connection()
+    with peer, trio.CancelScope() as scope:
+
+        async def fail_when_cancelled() -> None:
+            try:
+                await trio.sleep_forever()
+            finally:
+                raise KeyError("bug")  # noqa: B012
+
+        async def failing() -> None:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(fail_when_cancelled)
+                nursery.start_soon(trio.sleep_forever)
+                await trio.testing.wait_all_tasks_blocked()
+                scope.cancel()
+
+        conn._serve = failing  # type: ignore[method-assign]
+        await conn.run()
+    assert scope.cancelled_caught
+    assert conn.hung_up
+    assert "KeyError" in caplog.text
+
+
+# Sends -------------------------------------------------------------------------------------------
+
+
+_pairs: list[socket.socket] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_pairs() -> Iterator[None]:
+    yield
+    while _pairs:
+        _pairs.pop().close()
+
+
+def bare_connection(limits: Limits | None = None) -> tuple[Connection, socket.socket]:
+    """A connection over one end of a socket pair (not running), and the other end; both are
+    closed after the test."""
+    from hypercorn.trio.worker_context import WorkerContext
+
+    ours, peer = socket.socketpair()
+    _pairs.extend([ours, peer])
+    ours.setblocking(False)
+    shared = Shared(None, HypercornConfig(), WorkerContext(None), {}, limits or Limits())  # type: ignore[arg-type]
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
+    return Connection(shared, stream, ours), peer
+
+
+BIG = b"x" * (8 * 1024 * 1024)  # more than socket buffers hold
+
+
+async def drain(peer: socket.socket, size: int) -> bytes:
+    trio_peer = trio.socket.from_stdlib_socket(peer)
+    data = bytearray()
+    while len(data) < size:
+        data += await trio_peer.recv(1 << 20)
+    return bytes(data)
+
+
+async def test_a_send_that_fits_goes_straight_out_and_is_a_checkpoint() -> None:
+    """A small send is written at once, and is a checkpoint."""
+    conn, peer = bare_connection()
+    with peer:
+        with trio.testing.assert_checkpoints():
+            await conn.send(RawData(b"hello"))
+        assert peer.recv(100) == b"hello"
+
+
+async def test_sends_keep_their_order_through_partial_writes() -> None:
+    """A write that does not fit waits for the client; a send behind it waits its turn."""
+    conn, peer = bare_connection()
+    with peer:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.send, RawData(BIG))
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(conn.send, RawData(b"after"))
+            received = await drain(peer, len(BIG) + 5)
+    assert received == BIG + b"after"
+    assert not conn.hung_up
+
+
+async def test_a_send_to_a_client_that_stopped_reading_times_out(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Past send_timeout without progress, the connection is aborted and the send raises
+    ConnectionAbortedError, naming the setting."""
+    conn, peer = bare_connection(Limits(send_timeout=2))
+    with peer:
+        start = trio.current_time()
+        with pytest.raises(ConnectionAbortedError, match="WEBSOCKET_SEND_TIMEOUT"):
+            await conn.send(RawData(BIG))
+        assert trio.current_time() - start == pytest.approx(2, abs=0.5)
+        assert conn.hung_up
+        await conn.send(RawData(b"later"))  # a send after the end does nothing
+
+
+@pytest.mark.parametrize("shielded", [False, True])
+async def test_hanging_up_ends_a_waiting_send_even_a_shielded_one(shielded: bool) -> None:
+    """A send waiting for the client ends as soon as the connection is hung up (shutdown's
+    deadline), whatever shields its caller."""
+    conn, peer = bare_connection(Limits(send_timeout=None))
+    with peer:
+
+        async def sender() -> None:
+            with trio.CancelScope(shield=shielded):
+                await conn.send(RawData(BIG))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sender)
+            await trio.testing.wait_all_tasks_blocked()
+            conn.hang_up(abort=True)
+
+
+async def test_a_send_cancelled_half_way_aborts_the_connection() -> None:
+    """An app's own move_on_after ends a send; with part of the bytes out, the connection is
+    aborted (the client's framing could not recover)."""
+    conn, peer = bare_connection(Limits(send_timeout=None))
+    with peer:
+        async with trio.open_nursery() as nursery:
+            with trio.CancelScope() as scope:
+                nursery.start_soon(_cancel_when_blocked, scope)
+                await conn.send(RawData(BIG))
+        assert scope.cancelled_caught
+        assert conn.hung_up
+
+
+async def _cancel_when_blocked(scope: trio.CancelScope) -> None:
+    await trio.testing.wait_all_tasks_blocked()
+    scope.cancel()
+
+
+async def test_a_send_cancelled_before_any_byte_leaves_the_connection_open() -> None:
+    """Cancelled before it wrote anything (waiting for another send), a send changes nothing."""
+    conn, peer = bare_connection(Limits(send_timeout=None))
+    with peer:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.send, RawData(BIG))
+            await trio.testing.wait_all_tasks_blocked()
+            with trio.CancelScope() as scope:
+                nursery.start_soon(_cancel_when_blocked, scope)
+                await conn.send(RawData(b"queued"))
+            assert scope.cancelled_caught and not conn.hung_up
+            assert await drain(peer, len(BIG)) == BIG
+
+
+@pytest.mark.parametrize("when", ["fits", "partial"])
+async def test_a_send_to_a_client_that_left_ends_the_connection_quietly(when: str) -> None:
+    """A send to a closed peer hangs up without raising (the reader then ends the
+    connection, and the app gets its disconnect)."""
+    conn, peer = bare_connection(Limits(send_timeout=None))
+    if when == "fits":
+        peer.close()
+        await conn.send(RawData(b"into the void"))
+    else:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.send, RawData(BIG))
+            await trio.testing.wait_all_tasks_blocked()
+            peer.close()
+    assert conn.hung_up
+
+
+async def test_updated_and_closed_events_move_the_keep_alive_deadline() -> None:
+    """Busy: no deadline; idle: keep_alive_timeout from now, or at once during shutdown;
+    Closed hangs up. Each is a cancel point."""
+    conn, peer = bare_connection()
+    with peer:
+        before = conn._idle.deadline = 123.0
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await conn.send(Updated(idle=False))
+        assert scope.cancelled_caught and conn._idle.deadline == before
+        await conn.send(Updated(idle=False))
+        assert conn._idle.deadline == float("inf")
+        await conn.send(Updated(idle=True))
+        assert conn._idle.deadline == pytest.approx(trio.current_time() + 5, abs=0.5)
+        await conn.shared.context.terminated.set()
+        await conn.send(Updated(idle=True))
+        assert conn._idle.cancel_called
+        await conn.send(Closed())
+        assert conn.hung_up
+
+
+# The app's queue and helpers -------------------------------------------------------------------
+
+
+async def test_the_app_queue_takes_a_message_without_yielding_and_drops_it_once_the_app_ended() -> (
+    None
+):
+    """put() is a cancel point that does not yield when the queue has room; a message for an
+    ended app is dropped; a full queue makes the reader wait."""
+    conn, peer = bare_connection()
+    received: list[Any] = []
+    release = trio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any, *_: Any) -> None:
+        received.append(await receive())
+        await release.wait()
+        received.append(await receive())
+
+    async def protocol_send(message: Any) -> None:
+        await trio.lowlevel.checkpoint()
+
+    config = HypercornConfig()
+    config.max_app_queue_size = 1
+    with peer:
+        async with trio.open_nursery() as nursery:
+            put = await TaskGroup(nursery, conn).spawn_app(app, config, {}, protocol_send)  # type: ignore[arg-type]
+            await put({"n": 1})
+            await trio.testing.wait_all_tasks_blocked()
+            await put({"n": 2})  # the queue holds it
+            nursery.start_soon(put, {"n": 3})  # waits for room
+            await trio.testing.wait_all_tasks_blocked()
+            release.set()
+        await put({"n": 4})  # the app has ended: dropped
+    assert received == [{"n": 1}, {"n": 2}]
+
+
+async def test_an_app_error_is_logged_as_hypercorn_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    """An app that raises is logged as "Error in ASGI Framework"; a transport error after the
+    connection closed only at DEBUG."""
+    conn, peer = bare_connection()
+
+    async def app(scope: Any, receive: Any, send: Any, *_: Any) -> None:
+        raise scope["error"]
+
+    async def protocol_send(message: Any) -> None:
+        await trio.lowlevel.checkpoint()
+
+    with peer:
+        async with trio.open_nursery() as nursery:
+            group = TaskGroup(nursery, conn)
+            await group.spawn_app(app, conn.shared.config, {"error": KeyError()}, protocol_send)  # type: ignore[arg-type]
+            await trio.testing.wait_all_tasks_blocked()
+            conn.hung_up = True
+            await group.spawn_app(app, conn.shared.config, {"error": OSError()}, protocol_send)  # type: ignore[arg-type]
+    records = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert records == ["Error in ASGI Framework"]
+
+
+async def test_an_app_error_beside_a_cancellation_is_logged_and_the_cancel_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An app whose nursery raises an error together with Cancelled: logged, and cancelled."""
+    conn, peer = bare_connection()
+
+    async def app(scope: Any, receive: Any, send: Any, *_: Any) -> None:
+        async def fail() -> None:
+            raise KeyError("bug")
+
+        async with trio.open_nursery() as inner:
+            inner.start_soon(fail)
+            inner.cancel_scope.cancel()
+            await trio.sleep_forever()
+
+    async def protocol_send(message: Any) -> None:
+        await trio.lowlevel.checkpoint()
+
+    with peer:
+        async with trio.open_nursery() as nursery:
+            await TaskGroup(nursery, conn).spawn_app(app, conn.shared.config, {}, protocol_send)  # type: ignore[arg-type]
+    assert "Error in ASGI Framework" in caplog.text
+
+
+async def test_a_helper_ends_quietly_on_a_transport_error_after_the_hang_up() -> None:
+    """A protocol helper task (pings, h2's sender) that fails on the transport once the
+    connection has hung up ends quietly; before that, the error is the connection's."""
+    conn, peer = bare_connection()
+
+    async def helper() -> None:
+        await trio.lowlevel.checkpoint()
+        raise trio.BrokenResourceError
+
+    with peer:
+        with pytest.raises(ExceptionGroup):
+            async with trio.open_nursery() as nursery:
+                TaskGroup(nursery, conn).spawn(helper)
+        conn.hang_up()
+        async with trio.open_nursery() as nursery:
+            TaskGroup(nursery, conn).spawn(helper)

@@ -119,8 +119,9 @@ class Connection:
         self.client: Any = None
         self.protocol: ProtocolWrapper
         self.hung_up = False
+        self.apps = 0  # app calls running
         self._send_lock = trio.Lock()
-        self._busy = False
+        self.busy = False
         self._idle = trio.CancelScope()
         shared.live.add(self)
 
@@ -204,7 +205,7 @@ class Connection:
         server shuts down: at once if idle, else after ``going_away`` once it is idle."""
         with self._idle:
             await self.shared.context.terminated.wait()
-            if self._busy:
+            if self.busy:
                 try:
                     await self.protocol.going_away()
                 except Exception as error:
@@ -217,22 +218,24 @@ class Connection:
 
     async def send(self, event: Event) -> None:
         """The protocol's ``send``: bytes to the client, ``Closed`` (hang up) or ``Updated``
-        (busy or idle). A checkpoint. Raises ``ConnectionAbortedError`` when ``send_timeout``
-        passed without the client taking any of the bytes (the connection is then aborted)."""
+        (busy or idle). A checkpoint for bytes; a cancel point that does not yield for the
+        others (so that "busy" and the app that makes it busy start together; see
+        :func:`_run_app`). Raises ``ConnectionAbortedError`` when ``send_timeout`` passed
+        without the client taking any of the bytes (the connection is then aborted)."""
         if type(event) is RawData:
             await self._send_data(event.data)
             return
+        await trio.lowlevel.checkpoint_if_cancelled()
         if isinstance(event, Closed):
             self.hang_up()
         elif isinstance(event, Updated):
-            self._busy = not event.idle
-            if self._busy:
+            self.busy = not event.idle
+            if self.busy:
                 self._idle.deadline = math.inf
             elif self.shared.context.terminated.is_set():
                 self._idle.cancel()
             else:
                 self._idle.deadline = trio.current_time() + self.shared.config.keep_alive_timeout
-        await trio.lowlevel.checkpoint()
 
     async def _send_data(self, data: bytes) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -333,6 +336,7 @@ class TaskGroup:
         in every read. A message for an app that has ended is dropped (stock queues it, and
         then blocks the reader once the queue is full)."""
         to_app, from_server = trio.open_memory_channel[Any](config.max_app_queue_size)
+        self.connection.apps += 1
         self.nursery.start_soon(_run_app, app, config, scope, from_server, send, self.connection)
 
         async def put(message: Any) -> None:
@@ -377,7 +381,16 @@ async def _run_app(
         raise rest from None
     finally:
         from_server.close()
-        await send(None)
+        try:
+            await send(None)
+        finally:
+            connection.apps -= 1
+            if connection.apps == 0 and connection.busy:
+                # The protocol neither recycled nor closed the connection once its last app
+                # ended: Hypercorn's WSStream after answering an early frame with 400 leaves it
+                # open for good (issue 8). Nothing can use it any more. (No race with a next
+                # request: the protocol's Updated(idle=False) and its spawn_app do not yield.)
+                connection.hang_up()
 
 
 async def _run_helper(
