@@ -45,9 +45,7 @@ class FakeRun:
         self.calls: list[tuple[Any, HypercornConfig, bool]] = []
         self.layers: list[bool] = []
 
-    def __call__(
-        self, app: Any, *, config: HypercornConfig, access_log: bool, layer: bool
-    ) -> None:
+    def __call__(self, app: Any, *, config: HypercornConfig, access_log: bool, layer: bool) -> None:
         self.calls.append((app, config, access_log))
         self.layers.append(layer)
         if self.error is not None:

@@ -228,7 +228,8 @@ class Connection:
         await trio.lowlevel.checkpoint_if_cancelled()
         if isinstance(event, Closed):
             self.hang_up()
-        elif isinstance(event, Updated):
+        else:
+            assert isinstance(event, Updated), event
             self.busy = not event.idle
             if self.busy:
                 self._idle.deadline = math.inf
@@ -247,9 +248,7 @@ class Connection:
         view = memoryview(data)
         if not self.tls and not self._send_lock.locked():
             try:
-                sent = self.raw.send(view)
-            except BlockingIOError:
-                sent = 0
+                sent = _send_some(self.raw, view)
             except OSError:
                 self.hang_up(abort=True)
                 sent = len(view)
@@ -282,11 +281,8 @@ class Connection:
                     if timer.cancelled_caught:
                         timed_out = True
                         break
-                    try:
-                        sent = self.raw.send(view)
-                    except BlockingIOError:
-                        continue
-                    view, partial = view[sent:], True
+                    sent = _send_some(self.raw, view)
+                    view, partial = view[sent:], partial or sent > 0
         except TRANSPORT_ERRORS:
             self.hang_up(abort=True)
             return
@@ -401,6 +397,14 @@ async def _run_helper(
     except TRANSPORT_ERRORS:
         if not connection.hung_up:
             raise
+
+
+def _send_some(raw: stdlib_socket.socket, view: memoryview) -> int:
+    """Bytes of ``view`` the socket took without blocking (0 when its buffer is full)."""
+    try:
+        return raw.send(view)
+    except BlockingIOError:
+        return 0
 
 
 def _log_contained(error: BaseException, client: Any) -> None:
