@@ -190,6 +190,20 @@ async def test_serve_uses_the_layer_unless_told_not_to(layer: bool) -> None:
     assert (LAYER in app.lifespan.get("extensions", {})) is layer
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"layer": False}])
+def test_app_run_passes_the_layer_choice_on(
+    kwargs: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """app.run() serves with the layer unless given layer=False."""
+    seen: list[bool] = []
+    monkeypatch.setattr(
+        "trioweb._serving.serve_in_process", lambda *args, layer, **kw: seen.append(layer)
+    )
+    monkeypatch.setattr("trioweb._serving.print", lambda *args, **kw: None, raising=False)
+    echo_app().run(port=0, **kwargs)
+    assert seen == [kwargs.get("layer", True)]
+
+
 def test_worker_for_picks_the_layer_or_stock_hypercorn() -> None:
     """The layer's worker by default; Hypercorn's own with layer=False."""
     from hypercorn.trio.run import worker_serve as stock

@@ -389,8 +389,9 @@ class TrioWeb(TemplateRegistry, Scaffold):
         ``config`` binds elsewhere), ``debug`` sets ``DEBUG``, ``config`` is a
         :class:`hypercorn.config.Config`, ``settings`` are Hypercorn's settings by name
         (``graceful_timeout=1``, ``keep_alive_timeout``, ``websocket_max_message_size``,
-        ``certfile``, ``keyfile``, ...; they win over ``config``'s), and ``access_log=False``
-        turns the access log off. Prints ``Running on <url>`` once it serves.
+        ``certfile``, ``keyfile``, ...; they win over ``config``'s), ``access_log=False``
+        turns the access log off, and ``layer=False`` serves with stock Hypercorn instead of
+        trioweb's connection layer. Prints ``Running on <url>`` once it serves.
 
         After Ctrl+C the process ends within ``graceful_timeout + shutdown_timeout + 1`` seconds
         (14 by default), whatever the app does: a task still running then is named in an error

@@ -1,6 +1,9 @@
 """Serving an app on Hypercorn's trio worker, from Python (``serve``, ``app.run``) and for
 ``trioweb run`` (one process, or each worker process of :mod:`trioweb._supervisor`).
 
+The worker is trioweb's connection layer (:mod:`trioweb._layer`) unless the caller opts out
+(``layer=False``) or the layer cannot serve (:func:`worker_for`): then stock Hypercorn's.
+
 :func:`serve` owns one Hypercorn worker inside the caller's task tree. Rules:
 
 * The bound URL is reported (``task_status.started``) only once Hypercorn listens *and* the app's
@@ -117,8 +120,8 @@ async def serve(
     """Serve ``app`` with Hypercorn's trio worker until cancelled or ``shutdown_trigger``
     returns.
 
-    With ``layer`` (the default), trioweb's connection layer replaces the worker's trio-side
-    glue (see :func:`worker_for`); ``layer=False`` serves with stock Hypercorn, for comparison.
+    With ``layer`` (the default), trioweb's :ref:`connection layer <ref-layer>` replaces the
+    worker's trio-side glue; ``layer=False`` serves with stock Hypercorn, for comparison.
 
     ``await nursery.start(serve, app, port=0)`` returns the bound URL, such as
     ``"http://127.0.0.1:41233"``, once the app's ``before_serving`` functions have run and the
