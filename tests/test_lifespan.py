@@ -500,8 +500,9 @@ async def test_a_crashing_nursery_task_is_logged_and_the_app_keeps_serving(
 async def test_without_the_extension_a_crash_is_only_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Under a server (a lifespan scope without trioweb.task_errors) a failed background task
-    and a crash are logged, and the lifespan goes on to a normal shutdown."""
+    """Under a server (the connection layer's lifespan scope, without trioweb.task_errors) a
+    failed background task and a crash are logged, and the lifespan goes on to a normal
+    shutdown."""
     app = TrioWeb(__name__)
     crashed = trio.Event()
 
@@ -519,7 +520,12 @@ async def test_without_the_extension_a_crash_is_only_logged(
 
     to_app, inbox = trio.open_memory_channel[dict[str, object]](1)
     outbox, from_app = trio.open_memory_channel[dict[str, object]](1)
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    scope = {
+        "type": "lifespan",
+        "asgi": {"version": "3.0"},
+        "state": {},
+        "extensions": {"trioweb.layer": {}},
+    }
     async with trio.open_nursery() as nursery:
         nursery.start_soon(app, scope, inbox.receive, outbox.send)
         await to_app.send({"type": "lifespan.startup"})
