@@ -41,9 +41,11 @@ async def test_an_app_without_config_gets_the_defaults() -> None:
 
 
 async def test_the_protocol_module_is_hypercorns_until_the_fixes_land() -> None:
-    """The placeholder protocol module re-exports Hypercorn's ProtocolWrapper."""
+    """The placeholder protocol module is Hypercorn's ProtocolWrapper with the layer's
+    interface: a keyword-only ``limits`` and a ``going_away`` that does nothing yet."""
     from hypercorn.protocol import ProtocolWrapper
 
     from trioweb._layer import _protocol
 
-    assert _protocol.ProtocolWrapper is ProtocolWrapper
+    assert issubclass(_protocol.ProtocolWrapper, ProtocolWrapper)
+    assert hasattr(_protocol.ProtocolWrapper, "going_away")
