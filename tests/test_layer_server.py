@@ -35,7 +35,8 @@ from trio_websocket import open_websocket_url
 import trioweb
 from trioweb import TrioWeb, WebsocketClosed, websocket
 from trioweb._layer import _connection, _server
-from trioweb._layer._connection import Connection, Shared, TaskGroup
+from trioweb._layer._apps import TaskGroup
+from trioweb._layer._connection import Connection, Shared
 from trioweb._layer._limits import Limits
 from trioweb._servedby import LAYER, MISSING, TEST_CLIENT
 from trioweb._serving import hypercorn_config, worker_for
@@ -942,6 +943,43 @@ async def test_going_away_that_fails_is_logged_and_hangs_up(
         await read_to_end(stream)
         assert await server.stop_took() < 1
     assert "going_away failed" in caplog.text
+
+
+async def test_a_keyboard_interrupt_in_the_worker_is_a_graceful_shutdown() -> None:
+    """As on stock Hypercorn, KeyboardInterrupt reaching the worker (no signal handler) shuts
+    down gracefully: after_serving runs and the worker returns."""
+    from hypercorn.utils import wrap_app
+
+    app = echo_app()
+    ran: list[str] = []
+
+    @app.after_serving
+    async def done() -> None:
+        ran.append("after_serving")
+
+    async def interrupted() -> None:
+        await trio.lowlevel.checkpoint()
+        raise KeyboardInterrupt
+
+    config = hypercorn_config(port=0)
+    await _server.worker_serve(wrap_app(app, 0, "asgi"), config, shutdown_trigger=interrupted)
+    assert ran == ["after_serving"]
+
+
+async def test_an_error_in_the_accept_loop_is_raised() -> None:
+    """What is not a shutdown (a broken shutdown trigger) leaves the worker, after the
+    lifespan's shutdown."""
+    from hypercorn.utils import wrap_app
+
+    async def broken() -> None:
+        await trio.lowlevel.checkpoint()
+        raise RuntimeError("trigger broke")
+
+    config = hypercorn_config(port=0)
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(RuntimeError, match="trigger broke"), flatten_subgroups=True
+    ):
+        await _server.worker_serve(wrap_app(echo_app(), 0, "asgi"), config, shutdown_trigger=broken)
 
 
 # Keep-alive, read timeout, shutdown of HTTP ----------------------------------------------------

@@ -6,6 +6,7 @@ server. See the modules' theories of operation:
 * :mod:`._limits`: the settings the layer enforces, read from the app's config;
 * :mod:`._protocol`: the per-stream protocol fixes (h11, h2, websocket streams);
 * :mod:`._connection`: one task per connection, its reads, sends, keep-alive and ending;
+* :mod:`._apps`: the ASGI app calls of a connection (Hypercorn's task group interface);
 * :mod:`._server`: the worker: accept loops, the lifespan, the shutdown.
 
 The layer subclasses and calls into Hypercorn's internals, so it serves only with the Hypercorn

@@ -41,7 +41,6 @@ import logging
 import math
 import socket as stdlib_socket
 import struct
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -55,6 +54,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState
 from hypercorn.utils import parse_socket_addr
 
+from ._apps import TRANSPORT_ERRORS, TaskGroup
 from ._limits import Limits
 from ._protocol import ProtocolWrapper
 
@@ -75,8 +75,6 @@ REFUSALS: tuple[type[BaseException], ...] = (
     h11.LocalProtocolError,
     wsproto.utilities.LocalProtocolError,
 )
-#: The transport failing (a reset, a closed socket): logged at DEBUG.
-TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 _ABORT = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close with a reset, drop what is queued
 
@@ -220,7 +218,7 @@ class Connection:
         """The protocol's ``send``: bytes to the client, ``Closed`` (hang up) or ``Updated``
         (busy or idle). A checkpoint for bytes; a cancel point that does not yield for the
         others (so that "busy" and the app that makes it busy start together; see
-        :func:`_run_app`). Raises ``ConnectionAbortedError`` when ``send_timeout`` passed
+        :mod:`._apps`). Raises ``ConnectionAbortedError`` when ``send_timeout`` passed
         without the client taking any of the bytes (the connection is then aborted)."""
         if type(event) is RawData:
             await self._send_data(event.data)
@@ -308,95 +306,6 @@ class Connection:
             with contextlib.suppress(OSError):  # it may have failed already
                 self.socket.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_LINGER, _ABORT)
         self.socket.close()
-
-
-@attrs.define(eq=False)
-class TaskGroup:
-    """Hypercorn's task group interface for the protocols (``spawn_app``, ``spawn``), on the
-    connection's nursery."""
-
-    nursery: trio.Nursery
-    connection: Connection
-
-    async def spawn_app(
-        self,
-        app: AppWrapper,
-        config: Config,
-        scope: Any,
-        send: Callable[[Any], Awaitable[None]],
-    ) -> Callable[[Any], Awaitable[None]]:
-        """Start ``app`` on ``scope``; returns the ``put`` that queues a message for it.
-
-        ``put`` tries ``send_nowait`` first: the memory channel's ``send`` always yields (4.3 µs
-        per message, measured); ``put`` is a cancel point, and its caller, the reader, yields
-        in every read. A message for an app that has ended is dropped (stock queues it, and
-        then blocks the reader once the queue is full)."""
-        to_app, from_server = trio.open_memory_channel[Any](config.max_app_queue_size)
-        self.connection.apps += 1
-        self.nursery.start_soon(_run_app, app, config, scope, from_server, send, self.connection)
-
-        async def put(message: Any) -> None:
-            await trio.lowlevel.checkpoint_if_cancelled()
-            with contextlib.suppress(trio.BrokenResourceError):
-                try:
-                    to_app.send_nowait(message)
-                except trio.WouldBlock:
-                    await to_app.send(message)
-
-        await trio.lowlevel.checkpoint_if_cancelled()
-        return put
-
-    def spawn(self, func: Callable[..., Awaitable[object]], *args: Any) -> None:
-        """Start a helper of the protocol (h2's sender, websocket pings); a transport error in
-        it, once the connection has hung up, ends it quietly."""
-        self.nursery.start_soon(_run_helper, self.connection, func, *args)
-
-
-async def _run_app(
-    app: AppWrapper,
-    config: Config,
-    scope: Any,
-    from_server: trio.MemoryReceiveChannel[Any],
-    send: Callable[[Any], Awaitable[None]],
-    connection: Connection,
-) -> None:
-    """Run one ASGI app call; as stock's ``_handle``, an error is logged as Hypercorn logs it and
-    ``send(None)`` tells the protocol the app is done."""
-    try:
-        await app(scope, from_server.receive, send, trio.to_thread.run_sync, trio.from_thread.run)
-    except Exception as error:
-        if connection.hung_up and isinstance(error, TRANSPORT_ERRORS):
-            log.debug("the app's send failed after the connection closed: %r", error)
-        else:
-            await config.log.exception("Error in ASGI Framework")
-    except BaseExceptionGroup as group:
-        errors, rest = group.split(Exception)
-        if errors is not None:
-            await config.log.exception("Error in ASGI Framework")
-        assert rest is not None
-        raise rest from None
-    finally:
-        from_server.close()
-        try:
-            await send(None)
-        finally:
-            connection.apps -= 1
-            if connection.apps == 0 and connection.busy:
-                # The protocol neither recycled nor closed the connection once its last app
-                # ended: Hypercorn's WSStream after answering an early frame with 400 leaves it
-                # open for good (issue 8). Nothing can use it any more. (No race with a next
-                # request: the protocol's Updated(idle=False) and its spawn_app do not yield.)
-                connection.hang_up()
-
-
-async def _run_helper(
-    connection: Connection, func: Callable[..., Awaitable[object]], *args: Any
-) -> None:
-    try:
-        await func(*args)
-    except TRANSPORT_ERRORS:
-        if not connection.hung_up:
-            raise
 
 
 def _send_some(raw: stdlib_socket.socket, view: memoryview) -> int:

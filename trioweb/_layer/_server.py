@@ -123,6 +123,12 @@ async def _serve_until_shutdown(
                 waits.append(shutdown_trigger)
             for wait in waits:
                 accepting.start_soon(_cancel_after, wait, accepting.cancel_scope)
+    except BaseExceptionGroup as group:
+        # As stock: a Ctrl+C that reaches the worker as KeyboardInterrupt (no signal handler,
+        # such as under trio.run directly) is a graceful shutdown.
+        _, rest = group.split(KeyboardInterrupt)
+        if rest is not None:
+            raise rest from None
     finally:
         await context.terminated.set()
         try:
