@@ -461,6 +461,19 @@ async def test_trioweb_run_with_workers() -> None:
     assert command.stderr.count("Running on") == 1
     assert command.stderr.count("basic: before_serving ran") == 2
     assert command.stderr.count("basic: after_serving ran") == 2
+    assert "served without its connection layer" not in command.stderr  # each worker has it
+
+
+async def test_trioweb_run_with_stock_hypercorn_says_what_is_missing() -> None:
+    """``--stock-hypercorn`` serves without the connection layer, and the app says so."""
+    argv = ("run", "--app", "tests.apps.basic:app", "--port", "0", "--stock-hypercorn")
+    with trio.fail_after(5):
+        async with running(*TRIOWEB, *argv) as command:
+            await command.wait_for("served without its connection layer")
+            url = (await command.wait_for(r"^Running on (http://127\.0\.0\.1:\d+)"))[1]
+            assert (await _get(url)).text == "basic"
+            command.send_signal(signal.SIGINT)
+            assert await command.finish() == 0
 
 
 STUBBORN = ("run", "--app", "tests.apps.stubborn", "--port", "0")

@@ -432,6 +432,17 @@ async def test_a_hostile_client_ends_only_its_own_connection(
     assert not [r for r in caplog.records if r.name == "trioweb.layer" and r.levelno >= 40]
 
 
+async def test_on_stock_hypercorn_a_pipelined_first_frame_ends_the_server() -> None:
+    """What the layer answers (pgjones/hypercorn#225): on stock Hypercorn the error escapes
+    the worker and ends serve(). When this fails, upstream fixed it."""
+    import h11
+
+    with pytest.RaisesGroup(pytest.RaisesExc(h11.LocalProtocolError), flatten_subgroups=True):
+        async with serving(echo_app(), layer=False) as url, await raw_connect(url) as stream:
+            await stream.send_all(handshake() + frame("hi"))
+            await trio.sleep_forever()  # until the server's crash cancels this
+
+
 async def test_an_unexpected_error_is_logged_with_its_traceback_and_contained(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
