@@ -215,7 +215,7 @@ def worker_for(config: HypercornConfig, layer: bool) -> WorkerServe:
         log.warning(
             "trioweb's connection layer supports Hypercorn %s, and Hypercorn %s is installed:"
             " serving with stock Hypercorn, without the layer's protections (install a"
-            " supported Hypercorn: pip install 'hypercorn>=0.18,<0.19')",
+            " supported Hypercorn: pip install 'hypercorn>=0.17,<0.19')",
             " and ".join(f"{major}.{minor}.x" for major, minor in SUPPORTED),
             installed,
         )

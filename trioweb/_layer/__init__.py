@@ -19,7 +19,7 @@ from __future__ import annotations
 from importlib.metadata import version
 
 #: The Hypercorn releases the layer is tested with: ``(major, minor)`` pairs.
-SUPPORTED = ((0, 18),)
+SUPPORTED = ((0, 17), (0, 18))
 
 
 def unsupported() -> str | None:
