@@ -17,6 +17,8 @@ from typing import IO, Any, final
 
 from werkzeug.utils import import_string
 
+from ._layer._limits import DEFAULTS as LAYER_DEFAULTS
+
 DEFAULTS: dict[str, Any] = {
     "DEBUG": False,
     "TESTING": False,
@@ -46,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_REFRESH_EACH_REQUEST": True,
     # 31 days, in seconds (a timedelta works too).
     "PERMANENT_SESSION_LIFETIME": 31 * 24 * 3600,
+    # What the connection layer enforces on websockets (WEBSOCKET_MAX_MESSAGE_SIZE, ...): see
+    # trioweb/_layer/_limits.py, their one source.
+    **LAYER_DEFAULTS,
 }
 
 #: Environment variables the ``trioweb`` command reads for itself: ``TRIOWEB_APP`` (which app to
