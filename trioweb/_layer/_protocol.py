@@ -70,13 +70,11 @@ class ProtocolWrapper:
         except H2ProtocolAssumedError as error:
             self.protocol = H2Protocol(*self._args, limits=self.limits)
             await self.protocol.initiate()
-            if error.data != b"":
-                await self.protocol.handle(RawData(data=error.data))
+            await self.protocol.handle(RawData(data=error.data))  # the preface, and what followed
         except H2CProtocolRequiredError as error:
             self.protocol = H2Protocol(*self._args, limits=self.limits)
             await self.protocol.initiate(error.headers, error.settings)
-            if error.data != b"":
-                await self.protocol.handle(RawData(data=error.data))
+            await self.protocol.handle(RawData(data=error.data))  # h2 takes b"" as nothing
 
     async def going_away(self) -> None:
         """For a server shutting down: close every websocket of the connection with 1001

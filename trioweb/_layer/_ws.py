@@ -209,15 +209,18 @@ class WSStream(_StockWSStream):
                 extensions.append(deflate)
         extensions.append(MessageLimit(self.limits.max_message_size))
         self.connection = Connection(ConnectionType.SERVER, extensions)
-        if self._early:
+        if self._early:  # held until parsed (readers wait), parsed once the 101 is out
             self._replaying = trio.Event()
-            self.task_group.spawn(self._replay)
-        await self.send(
-            Response(stream_id=self.stream_id, status_code=status_code, headers=headers)
-        )
-        await self.config.log.access(
-            self.scope, {"status": status_code, "headers": []}, time.time() - self.start_time
-        )
+        try:
+            await self.send(
+                Response(stream_id=self.stream_id, status_code=status_code, headers=headers)
+            )
+            await self.config.log.access(
+                self.scope, {"status": status_code, "headers": []}, time.time() - self.start_time
+            )
+        finally:
+            if self._replaying is not None:  # also if the send failed: the readers must go on
+                self.task_group.spawn(self._replay)
         if self.limits.ping_interval is not None:
             self.task_group.spawn(self._keepalive)
 

@@ -1,0 +1,613 @@
+"""The connection layer's per-stream protocol fixes (trioweb._layer._protocol and the modules under
+it), driven through the protocol objects: a fake server feeds them the client's bytes and
+collects what they send, a wsproto client speaks the other end, raw ASGI apps record what they
+get. Hostile inputs are a table, one row per input."""
+
+from __future__ import annotations
+
+import logging
+import struct
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import pytest
+import trio
+import trio.testing
+import wsproto
+import wsproto.events as ws
+from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData, Updated
+from hypercorn.trio.task_group import TaskGroup
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import wrap_app
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason
+
+from trioweb._layer._limits import Limits
+from trioweb._layer._protocol import ProtocolWrapper
+
+KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+HANDSHAKE = (
+    b"GET /ws HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + KEY + b"\r\n\r\n"
+)
+MASK = b"\x01\x02\x03\x04"
+
+
+def frame(
+    payload: bytes, opcode: int = 1, *, fin: bool = True, rsv: int = 0, mask: bool = True
+) -> bytes:
+    """One client frame, built by hand (so that it can break the rules)."""
+    head = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
+    length = len(payload)
+    bit = 0x80 if mask else 0
+    if length < 126:
+        head += bytes([bit | length])
+    elif length < 2**16:
+        head += bytes([bit | 126]) + struct.pack("!H", length)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", length)
+    if not mask:
+        return head + payload
+    return head + MASK + bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
+
+
+class Recorder:
+    """A raw ASGI websocket app: accepts (once ``accept`` is set), records every message, and
+    echoes text and bytes; ``script`` may replace the echo loop."""
+
+    def __init__(self, *, accept: bool = True, echo: bool = True) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.accept = trio.Event()
+        if accept:
+            self.accept.set()
+        self.echo = echo
+        self.disconnected = trio.Event()
+        self.ended = trio.Event()
+        self.send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.send = send
+        try:
+            if scope["type"] != "websocket":
+                await receive()
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                await send({"type": "http.response.body", "body": b"ok"})
+                return
+            self.messages.append(await receive())
+            await self.accept.wait()
+            await send({"type": "websocket.accept"})
+            while True:
+                message = await receive()
+                self.messages.append(message)
+                if message["type"] == "websocket.disconnect":
+                    self.disconnected.set()
+                    return
+                if self.echo:
+                    message = {k: v for k, v in message.items() if k != "type"}
+                    await send({"type": "websocket.send", **message})
+        finally:
+            self.ended.set()
+
+    @property
+    def received(self) -> list[str | bytes]:
+        return [
+            m.get("text") or m.get("bytes")
+            for m in self.messages
+            if m["type"] == "websocket.receive"
+        ]
+
+    @property
+    def disconnect(self) -> tuple[int, str]:
+        message = self.messages[-1]
+        assert message["type"] == "websocket.disconnect", self.messages
+        return message["code"], message.get("reason", "")
+
+
+class Wire:
+    """The server's side of one connection: what the protocol sent, and whether it hung up."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
+        self.out = bytearray()
+        self.hung_up = False
+        self.protocol: ProtocolWrapper
+
+    async def send(self, event: Event) -> None:
+        await trio.lowlevel.checkpoint()
+        if isinstance(event, RawData):
+            if not self.hung_up:
+                self.out += event.data
+        elif isinstance(event, Closed):
+            if not self.hung_up:  # as the server: hang up, then the reader hands on Closed
+                self.hung_up = True
+                self.nursery.start_soon(self.protocol.handle, Closed())
+        else:
+            assert isinstance(event, Updated)
+
+    async def feed(self, data: bytes) -> None:
+        """The client sends ``data``; returns once the server has done what it does with it."""
+        await self.protocol.handle(RawData(data))
+        await trio.testing.wait_all_tasks_blocked()
+
+    def take(self) -> bytes:
+        data, self.out = bytes(self.out), bytearray()
+        return data
+
+
+@asynccontextmanager
+async def connection(
+    app: Any, limits: Limits | None = None, alpn: str = "http/1.1"
+) -> AsyncIterator[Wire]:
+    """A connection to ``app`` through the layer's protocol, served in a task group of its own
+    that the block's end cancels."""
+    config = Config()
+    async with TaskGroup() as task_group:
+        wire = Wire(task_group._nursery)  # type: ignore[arg-type]
+        wire.protocol = ProtocolWrapper(
+            wrap_app(app, config.wsgi_max_body_size, None),
+            config,
+            WorkerContext(None),
+            task_group,
+            ConnectionState({}),
+            False,
+            ("127.0.0.1", 5000),
+            ("127.0.0.1", 80),
+            wire.send,
+            alpn,
+            limits=limits or Limits(ping_interval=None),
+        )
+        await wire.protocol.initiate()
+        yield wire
+        task_group._nursery.cancel_scope.cancel()  # type: ignore[union-attr]
+
+
+class Client:
+    """A wsproto client on the other end of a :class:`Wire`."""
+
+    def __init__(self, wire: Wire, extensions: list[Any] | None = None) -> None:
+        self.wire = wire
+        self.ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        self.extensions = extensions or []
+
+    def request(self, **kwargs: Any) -> bytes:
+        return self.ws.send(
+            ws.Request(host="example.com", target="/ws", extensions=self.extensions, **kwargs)
+        )
+
+    async def open(self, extra: bytes = b"") -> list[ws.Event]:
+        await self.wire.feed(self.request() + extra)
+        return self.events()
+
+    def events(self) -> list[ws.Event]:
+        data = self.wire.take()
+        if data:  # (b"" would be the end of the connection)
+            self.ws.receive_data(data)
+        return list(self.ws.events())
+
+    async def send(self, event: ws.Event) -> list[ws.Event]:
+        await self.wire.feed(self.ws.send(event))
+        return self.events()
+
+
+def close_of(events: list[ws.Event]) -> tuple[int, str]:
+    closes = [e for e in events if isinstance(e, ws.CloseConnection)]
+    assert len(closes) == 1, events
+    return int(closes[0].code), closes[0].reason or ""
+
+
+# Containment: the handshake -------------------------------------------------------------------
+
+
+async def test_a_first_frame_in_the_handshakes_write_is_served() -> None:
+    """A client that writes its first frames with the handshake gets them echoed after the 101
+    (pgjones/hypercorn#225: stock answered 400, or failed in h11)."""
+    app = Recorder()
+    async with connection(app) as wire:
+        client = Client(wire)
+        masked = wsproto.frame_protocol.FrameProtocol(True, [])
+        events = await client.open(bytes(masked.send_data("one")) + bytes(masked.send_data(b"two")))
+        assert isinstance(events[0], ws.AcceptConnection)
+        assert [e.data for e in events[1:]] == ["one", b"two"]
+        assert app.received == ["one", b"two"]
+
+
+async def test_frames_before_a_slow_accept_wait_for_it() -> None:
+    """Frames that come before the app accepts are held and parsed after the 101, in order
+    with what comes later; more than ten wait for the app's queue instead of blocking its
+    accept."""
+    app = Recorder(accept=False)
+    async with connection(app) as wire:
+        client = Client(wire)
+        masked = wsproto.frame_protocol.FrameProtocol(True, [])
+        early = b"".join(bytes(masked.send_data(str(n))) for n in range(15))
+        assert await client.open(early) == []
+        app.accept.set()
+        await trio.testing.wait_all_tasks_blocked()
+        events = client.events()
+        assert isinstance(events[0], ws.AcceptConnection)
+        events = await client.send(ws.TextMessage("late"))
+        assert app.received == [str(n) for n in range(15)] + ["late"]
+
+
+async def test_too_much_before_the_accept_is_refused_and_the_app_hears_it() -> None:
+    """More than a message's worth before the accept: 400, the connection closes, and the
+    waiting app gets its disconnect (stock: 400 and a handler that never ends)."""
+    app = Recorder(accept=False)
+    async with connection(app, Limits(max_message_size=100, ping_interval=None)) as wire:
+        await wire.feed(HANDSHAKE + frame(b"x" * 120))
+        assert wire.take().startswith(b"HTTP/1.1 400 ")
+        assert wire.hung_up
+        app.accept.set()  # the app's accept now goes nowhere
+        await app.disconnected.wait()
+        assert app.disconnect == (1009, "message too big before the handshake completed")
+        assert wire.take() == b""
+
+
+@pytest.mark.parametrize(
+    ("request_", "status"),
+    [
+        pytest.param(
+            HANDSHAKE.replace(b"Sec-WebSocket-Key: " + KEY + b"\r\n", b""), 400, id="no key"
+        ),
+        pytest.param(HANDSHAKE.replace(b"Version: 13", b"Version: 8"), 400, id="old version"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\x00garbage\r\n\r\n", 200, id="garbage"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost\r\n\r\n", 400, id="bad header"),
+        pytest.param(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, id="TLS"),
+    ],
+)
+async def test_a_bad_request_is_answered_and_the_connection_closes(
+    request_: bytes, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handshake or request h11 or the handshake check refuses gets its status, then the
+    connection closes (stock left a refused handshake's socket open for good)."""
+    caplog.set_level(logging.INFO, "trioweb.layer")
+    async with connection(Recorder()) as wire:
+        await wire.feed(request_)
+        assert wire.take().startswith(b"HTTP/1.1 %d " % status)
+        assert wire.hung_up
+    if status == 400 and b"Host\r\n" in request_:
+        assert [r.levelname for r in caplog.records] == ["INFO"]
+
+
+# Containment and close codes after the handshake ------------------------------------------------
+
+HOSTILE = [
+    # (id, bytes after the handshake, close code, limits)
+    ("trailing byte (#225)", b"x\r\n", 1002),
+    ("bad UTF-8", frame(b"\xff\xfe"), 1007),
+    (
+        "bad UTF-8 across fragments",
+        frame(b"ok", fin=False) + frame(b"\xc3", 0, fin=False) + frame(b"(", 0),
+        1007,
+    ),
+    ("reserved opcode", frame(b"", 3), 1002),
+    ("reserved control opcode", frame(b"", 0xB), 1002),
+    ("RSV bit without extension", frame(b"hi", rsv=2), 1002),
+    ("unmasked frame", frame(b"hi", mask=False), 1002),
+    ("continuation first", frame(b"hi", 0), 1002),
+    ("new message inside a fragmented one", frame(b"a", fin=False) + frame(b"b"), 1002),
+    ("fragmented ping", frame(b"", 9, fin=False), 1002),
+    ("ping over 125 bytes", frame(b"p" * 126, 9), 1002),
+    ("close with one byte", frame(b"\x03", 8), 1002),
+    ("close code 999", frame(struct.pack("!H", 999), 8), 1002),
+    ("close code 1005", frame(struct.pack("!H", 1005), 8), 1002),
+    ("close code 2000", frame(struct.pack("!H", 2000), 8), 1002),
+    ("close reason bad UTF-8", frame(struct.pack("!H", 1000) + b"\xff", 8), 1007),
+    ("length in 2 bytes that fits in 1", b"\x81\xfe\x00\x05" + MASK + b"hello", 1002),
+    ("message over the limit (declared)", frame(b"x" * 101, 2), 1009),
+    (
+        "message over the limit (fragments)",
+        frame(b"x" * 60, 2, fin=False) + frame(b"x" * 60, 0),
+        1009,
+    ),
+    ("text over the limit in bytes, not characters", frame(("é" * 60).encode()), 1009),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"), [row[1:] for row in HOSTILE], ids=[row[0] for row in HOSTILE]
+)
+async def test_a_protocol_error_gets_a_close_frame_with_its_code(
+    data: bytes, code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each broken input after the handshake: a close frame with RFC 6455's code (stock dropped
+    the connection: the client saw 1006), the app's disconnect carries it, the connection
+    closes, and one INFO line says why."""
+    caplog.set_level(logging.INFO, "trioweb.layer")
+    app = Recorder()
+    async with connection(app, Limits(max_message_size=100, ping_interval=None)) as wire:
+        client = Client(wire)
+        await client.open()
+        await wire.feed(data)
+        assert close_of(client.events())[0] == code
+        assert wire.hung_up
+        await app.disconnected.wait()
+        assert app.disconnect[0] == code
+        assert app.received == []
+    assert [r.levelname for r in caplog.records if r.name == "trioweb.layer"] == ["INFO"]
+
+
+async def test_a_declared_oversize_message_is_refused_before_its_payload() -> None:
+    """A frame header declaring 256 MiB is answered with 1009 at once: none of its payload is
+    awaited or held."""
+    app = Recorder()
+    async with connection(app, Limits(max_message_size=1024, ping_interval=None)) as wire:
+        client = Client(wire)
+        await client.open()
+        await wire.feed(b"\x82\xff" + struct.pack("!Q", 256 * 2**20) + MASK)
+        assert close_of(client.events()) == (1009, "message over 1024 bytes")
+        assert wire.hung_up
+
+
+async def test_a_message_at_the_limit_passes() -> None:
+    """The limit is inclusive, and counted per message: many messages at the limit pass."""
+    app = Recorder()
+    async with connection(app, Limits(max_message_size=100, ping_interval=None)) as wire:
+        client = Client(wire)
+        await client.open()
+        for _ in range(3):
+            await wire.feed(frame(b"x" * 50, 2, fin=False) + frame(b"", 9) + frame(b"x" * 50, 0))
+        assert app.received == [b"x" * 100] * 3
+        assert not wire.hung_up
+
+
+# Close codes both ways -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "app_sees"),
+    [(1000, "", (1000, "")), (4001, "bye", (4001, "bye")), (None, None, (1005, ""))],
+)
+async def test_the_app_hears_the_clients_close_code_and_reason(
+    code: int | None, reason: str | None, app_sees: tuple[int, str]
+) -> None:
+    """The client's close frame: echoed, and its code and reason are the app's disconnect
+    (stock: always 1006); then the connection closes."""
+    app = Recorder()
+    async with connection(app) as wire:
+        client = Client(wire)
+        await client.open()
+        events = await client.send(
+            ws.CloseConnection(code=code or CloseReason.NO_STATUS_RCVD, reason=reason)
+        )
+        assert close_of(events)[0] == (code or 1005)  # echoed
+        await app.disconnected.wait()
+        assert app.disconnect == app_sees
+        assert wire.hung_up
+
+
+async def test_a_dropped_connection_is_1006() -> None:
+    """A connection that ends without a close frame: the app's disconnect says 1006."""
+    app = Recorder()
+    async with connection(app) as wire:
+        await Client(wire).open()
+        await wire.protocol.handle(Closed())
+        await app.disconnected.wait()
+        assert app.disconnect == (1006, "")
+
+
+async def test_the_apps_close_and_the_clients_reply() -> None:
+    """The app closes; the client's reply ends the connection; the app's sends after its
+    close and a close from both sides at once raise nothing."""
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 4000, "reason": "done"})
+        await send({"type": "websocket.close", "code": 4000})  # again: nothing happens
+        seen.append(await receive())
+
+    async with connection(app) as wire:
+        client = Client(wire)
+        events = await client.open()
+        assert close_of(events) == (4000, "done")
+        await client.send(ws.CloseConnection(code=4000, reason="done"))
+        assert wire.hung_up
+    assert seen == [{"type": "websocket.disconnect", "code": 4000, "reason": "done"}]
+
+
+async def test_closes_that_cross_raise_nothing() -> None:
+    """The client's close and the app's close cross: the app's close goes nowhere, no error."""
+    app = Recorder(echo=False)
+    async with connection(app) as wire:
+        client = Client(wire)
+        await client.open()
+        await wire.protocol.handle(RawData(client.ws.send(ws.CloseConnection(code=1000))))
+        assert app.send is not None
+        await app.send({"type": "websocket.close", "code": 1000})
+        await app.send({"type": "websocket.send", "text": "late"})
+        await app.disconnected.wait()
+        assert close_of(client.events()) == (1000, "")
+
+
+# Compression ---------------------------------------------------------------------------------
+
+
+async def test_a_deflate_bomb_costs_no_more_than_the_limit() -> None:
+    """64 MiB of zeros deflated to about 64 KiB: closed with 1009 after inflating at most the
+    limit (stock inflated all of it)."""
+    import tracemalloc
+
+    app = Recorder()
+    limit = 256 * 1024
+    async with connection(app, Limits(max_message_size=limit, ping_interval=None)) as wire:
+        client = Client(wire, [PerMessageDeflate()])
+        events = await client.open()
+        assert isinstance(events[0], ws.AcceptConnection)
+        assert events[0].extensions
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        bomb = compressor.compress(bytes(64 * 2**20)) + compressor.flush(zlib.Z_SYNC_FLUSH)[:-4]
+        assert len(bomb) < limit
+        data = frame(bomb, 2, rsv=4)
+        tracemalloc.start()
+        try:
+            await wire.feed(data)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 4 * limit
+        assert close_of(client.events()) == (1009, f"message over {limit} bytes")
+        await app.disconnected.wait()
+        assert app.disconnect == (1009, f"message over {limit} bytes")
+
+
+async def test_compressed_messages_within_the_limit_pass() -> None:
+    """permessage-deflate still works: messages in several frames, context kept between them,
+    and no context when the client asks for none."""
+    for offer in (PerMessageDeflate(), PerMessageDeflate(client_no_context_takeover=True)):
+        app = Recorder()
+        async with connection(app, Limits(max_message_size=1000, ping_interval=None)) as wire:
+            client = Client(wire, [offer])
+            await client.open()
+            for text in ("a" * 1000, "b" * 10):
+                events = await client.send(ws.TextMessage(text[:5], message_finished=False))
+                events += await client.send(ws.TextMessage(text[5:]))
+                assert "".join(e.data for e in events) == text
+            assert app.received == ["a" * 1000, "b" * 10]
+
+
+async def test_bad_deflate_data_is_1007() -> None:
+    """A compressed frame that does not inflate: 1007."""
+    app = Recorder()
+    async with connection(app) as wire:
+        client = Client(wire, [PerMessageDeflate()])
+        await client.open()
+        await wire.feed(frame(b"\xff\xff\xff\xff", 2, rsv=4))
+        assert close_of(client.events())[0] == 1007
+
+
+async def test_compression_can_be_turned_off() -> None:
+    """With ``compression=False`` the layer does not accept permessage-deflate."""
+    async with connection(Recorder(), Limits(compression=False, ping_interval=None)) as wire:
+        client = Client(wire, [PerMessageDeflate()])
+        events = await client.open()
+        assert isinstance(events[0], ws.AcceptConnection)
+        assert events[0].extensions == []
+        assert (await client.send(ws.TextMessage("plain")))[0].data == "plain"
+
+
+# Dead peers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("receiving", [True, False])
+async def test_a_silent_peer_is_pinged_then_dropped(
+    autojump_clock: trio.testing.MockClock, receiving: bool
+) -> None:
+    """Nothing received for ``ping_interval``: a ping; nothing for ``ping_timeout`` more: the
+    connection ends and the app gets 1006, whether or not the handler is receiving. (Times in
+    tenths: a test has 5 s of the virtual clock.)"""
+    app = Recorder()
+    go = trio.Event()
+
+    async def busy(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await go.wait()  # not receiving until the connection has ended
+        app.messages.append(await receive())
+        app.disconnected.set()
+
+    limits = Limits(ping_interval=2, ping_timeout=0.5)
+    async with connection(app if receiving else busy, limits) as wire:
+        client = Client(wire)
+        await client.open()
+        await trio.sleep(1.9)
+        assert client.events() == []
+        await trio.sleep(0.15)
+        assert client.events() == [ws.Ping(payload=b"trioweb")]
+        await trio.sleep(0.4)
+        assert not wire.hung_up
+        await trio.sleep(0.1)
+        assert wire.hung_up
+        go.set()
+        await app.disconnected.wait()
+        assert app.disconnect == (1006, "no pong in time")
+
+
+async def test_a_live_peer_is_kept(autojump_clock: trio.testing.MockClock) -> None:
+    """A pong (or any other frame) in time keeps the connection; a busy peer is not pinged."""
+    app = Recorder()
+    async with connection(app, Limits(ping_interval=0.5, ping_timeout=0.2)) as wire:
+        client = Client(wire)
+        await client.open()
+        for _ in range(3):  # at 0.4, 0.8, 1.2: the checks at 0.5, 1.0 and 1.5 see traffic
+            await trio.sleep(0.4)
+            assert client.events() == []
+            await client.send(ws.TextMessage("busy"))
+        await trio.sleep(0.9)  # the check at 2.0 sees none
+        events = [e for e in client.events() if not isinstance(e, ws.TextMessage)]
+        assert events == [ws.Ping(payload=b"trioweb")]
+        await client.send(events[0].response())
+        await trio.sleep(0.3)  # past the ping's deadline
+        assert not wire.hung_up
+        await client.send(ws.CloseConnection(code=1000))
+        await app.disconnected.wait()
+
+
+async def test_pings_can_be_turned_off(autojump_clock: trio.testing.MockClock) -> None:
+    """``ping_interval=None``: no pings; ``ping_timeout=None``: pings without a deadline."""
+    async with connection(Recorder(), Limits(ping_interval=None)) as wire:
+        client = Client(wire)
+        await client.open()
+        await trio.sleep(4)
+        assert client.events() == []
+    async with connection(Recorder(), Limits(ping_interval=0.3, ping_timeout=None)) as wire:
+        client = Client(wire)
+        await client.open()
+        await trio.sleep(0.95)
+        assert client.events() == [ws.Ping(payload=b"trioweb")] * 3
+        assert not wire.hung_up
+
+
+# Going away ---------------------------------------------------------------------------------
+
+
+async def test_going_away_closes_with_1001_and_tells_the_app() -> None:
+    """Shutdown: a close frame 1001 "going away", the app's disconnect 1001, the app's later
+    sends go nowhere, and the client's reply ends the connection."""
+    app = Recorder(echo=False)
+    async with connection(app) as wire:
+        client = Client(wire)
+        await client.open()
+        await wire.protocol.going_away()
+        assert close_of(client.events()) == (1001, "going away")
+        await app.disconnected.wait()
+        assert app.disconnect == (1001, "going away")
+        assert app.send is not None
+        await app.send({"type": "websocket.send", "text": "after"})
+        await wire.protocol.going_away()  # again: nothing
+        assert client.events() == []
+        await client.send(ws.CloseConnection(code=1001))
+        assert wire.hung_up
+
+
+async def test_going_away_during_the_handshake_is_503() -> None:
+    """A handshake the app has not answered: HTTP 503, and the app's disconnect 1001."""
+    app = Recorder(accept=False)
+    async with connection(app) as wire:
+        await wire.feed(HANDSHAKE)
+        await wire.protocol.going_away()
+        assert wire.take().startswith(b"HTTP/1.1 503 ")
+        assert wire.hung_up
+        app.accept.set()
+        await app.disconnected.wait()
+        assert app.disconnect == (1001, "going away")
+        assert wire.take() == b""
+
+
+async def test_going_away_leaves_http_alone() -> None:
+    """An HTTP/1.1 request in flight, or an idle connection: nothing happens."""
+    async with connection(Recorder()) as wire:
+        await wire.protocol.going_away()
+        assert wire.take() == b""
+        await wire.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        await wire.protocol.going_away()
+        assert wire.take().startswith(b"HTTP/1.1 200 ")
+        assert not wire.hung_up
