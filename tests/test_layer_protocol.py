@@ -611,3 +611,119 @@ async def test_going_away_leaves_http_alone() -> None:
         await wire.protocol.going_away()
         assert wire.take().startswith(b"HTTP/1.1 200 ")
         assert not wire.hung_up
+
+
+# HTTP/2 ---------------------------------------------------------------------------------------
+
+
+class H2Client:
+    """An h2 client on the other end of a :class:`Wire`."""
+
+    def __init__(self, wire: Wire) -> None:
+        self.wire = wire
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2.initiate_connection()
+
+    async def flush(self) -> list[h2.events.Event]:
+        await self.wire.feed(self.h2.data_to_send())
+        events = self.h2.receive_data(self.wire.take())
+        await self.wire.feed(self.h2.data_to_send())  # acknowledgements
+        return list(events)
+
+    async def websocket(self, stream_id: int) -> None:
+        self.h2.send_headers(
+            stream_id,
+            [
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "http"),
+                (":path", "/ws"),
+                (":authority", "example.com"),
+                ("sec-websocket-version", "13"),
+            ],
+        )
+
+    def data(self, events: list[h2.events.Event], stream_id: int) -> bytes:
+        return b"".join(
+            e.data
+            for e in events
+            if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id
+        )
+
+
+async def test_websockets_over_http2_are_the_layers() -> None:
+    """RFC 8441: a websocket on an HTTP/2 stream gets the layer's stream (its limits and close
+    codes); data the client sends after that stream's end is dropped (stock: KeyError, the
+    connection ended); HTTP requests beside it are served; going away closes each websocket
+    with 1001."""
+    apps = [Recorder(), Recorder(), Recorder()]
+    calls = iter([*apps, Recorder()])
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await next(calls)(scope, receive, send)
+
+    limits = Limits(max_message_size=100, ping_interval=None)
+    async with connection(app, limits, alpn="h2") as wire:
+        client = H2Client(wire)
+        client.h2.prioritize(7, weight=32)  # a PRIORITY frame before its stream's HEADERS
+        for stream_id in (1, 3, 5):
+            await client.websocket(stream_id)
+        client.h2.send_headers(
+            7,
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "a")],
+            end_stream=True,
+        )
+        events = await client.flush()
+        responses = {
+            e.stream_id: dict(e.headers)
+            for e in events
+            if isinstance(e, h2.events.ResponseReceived)
+        }
+        assert {responses[n][b":status"] for n in (1, 3, 5)} == {b"200"}
+        assert client.data(events, 7) == b"ok"
+        client.h2.send_data(1, frame(b"hello"))
+        client.h2.send_data(3, frame(b"x" * 101, 2))
+        client.h2.send_data(3, frame(b"more"))  # after the close: dropped
+        events = await client.flush()
+        assert client.data(events, 1) == b"\x81\x05hello"
+        assert client.data(events, 3)[:4] == b"\x88\x18\x03\xf1"  # 1009, "message over 100 bytes"
+        await apps[1].disconnected.wait()
+        assert apps[1].disconnect[0] == 1009
+        assert apps[1].received == []
+        await wire.protocol.going_away()
+        events = await client.flush()
+        for n in (1, 5):
+            assert client.data(events, n)[:4] == b"\x88\x0c\x03\xe9"  # 1001, "going away"
+        for n in (0, 2):
+            await apps[n].disconnected.wait()
+            assert apps[n].disconnect == (1001, "going away")
+        client.h2.end_stream(1)
+        await client.flush()
+        assert not wire.hung_up
+
+
+async def test_http2_by_prior_knowledge_and_by_upgrade() -> None:
+    """A client may start HTTP/2 over a plain connection with its preface, or upgrade to it
+    (h2c); either way the layer's HTTP/2 serves it."""
+    async with connection(Recorder()) as wire:
+        client = H2Client(wire)
+        client.h2.send_headers(
+            1,
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "a")],
+            end_stream=True,
+        )
+        assert client.data(await client.flush(), 1) == b"ok"
+    async with connection(Recorder()) as wire:
+        client = H2Client(wire)
+        settings = client.h2.initiate_upgrade_connection()
+        client.h2.data_to_send()
+        await wire.feed(
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n"
+        )
+        head, _, rest = wire.take().partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 ")
+        events = client.h2.receive_data(rest)
+        await wire.feed(client.h2.data_to_send())
+        events += client.h2.receive_data(wire.take())
+        assert client.data(events, 1) == b"ok"

@@ -1,6 +1,12 @@
-"""HTTP/2 for the layer: Hypercorn 0.18's ``H2Protocol`` with its h2 state machine kept; the
-one deviation is that websocket streams (RFC 8441's extended CONNECT) are the layer's
-(:class:`~._ws.WSStream`, under the app's limits)."""
+"""HTTP/2 for the layer: Hypercorn 0.18's ``H2Protocol`` with its h2 state machine kept, and
+these deviations (issue 8):
+
+* Websocket streams (RFC 8441's extended CONNECT) are the layer's (:class:`~._ws.WSStream`,
+  under the app's limits).
+* Data for a stream the server has finished with (its app answered before the request's end,
+  or its websocket closed with 1009) is acknowledged and dropped: stock looked the stream up
+  and raised ``KeyError``, which ended the connection with every stream on it.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +48,19 @@ class H2Protocol(_StockH2Protocol):
             app, config, context, task_group, connection_state, ssl, client, server, send
         )
         self.limits = limits
+
+    async def _handle_events(self, events: list[h2.events.Event]) -> None:
+        # One at a time: an event may end a stream the next one is for.
+        if not events:
+            await super()._handle_events(events)
+        for event in events:
+            if isinstance(event, h2.events.DataReceived) and event.stream_id not in self.streams:
+                self.connection.acknowledge_received_data(
+                    event.flow_controlled_length, event.stream_id
+                )
+                await self._flush()
+            else:
+                await super()._handle_events([event])
 
     async def _create_stream(self, request: h2.events.RequestReceived) -> None:
         # Stock's, with the layer's websocket stream.
