@@ -62,11 +62,14 @@ class Recorder:
     """A raw ASGI websocket app: accepts (once ``accept`` is set), records every message, and
     echoes text and bytes; ``script`` may replace the echo loop."""
 
-    def __init__(self, *, accept: bool = True, echo: bool = True) -> None:
+    def __init__(self, *, accept: bool = True, echo: bool = True, go: bool = True) -> None:
         self.messages: list[dict[str, Any]] = []
         self.accept = trio.Event()
         if accept:
             self.accept.set()
+        self.go = trio.Event()  # receives after the accept once set
+        if go:
+            self.go.set()
         self.echo = echo
         self.disconnected = trio.Event()
         self.ended = trio.Event()
@@ -83,6 +86,7 @@ class Recorder:
             self.messages.append(await receive())
             await self.accept.wait()
             await send({"type": "websocket.accept"})
+            await self.go.wait()
             while True:
                 message = await receive()
                 self.messages.append(message)
@@ -118,9 +122,12 @@ class Wire:
         self.out = bytearray()
         self.hung_up = False
         self.protocol: ProtocolWrapper
+        self.gate: trio.Event | None = None  # while set, sending bytes waits for it
 
     async def send(self, event: Event) -> None:
         await trio.lowlevel.checkpoint()
+        if self.gate is not None and isinstance(event, RawData):
+            await self.gate.wait()
         if isinstance(event, RawData):
             if not self.hung_up:
                 self.out += event.data
@@ -143,11 +150,13 @@ class Wire:
 
 @asynccontextmanager
 async def connection(
-    app: Any, limits: Limits | None = None, alpn: str = "http/1.1"
+    app: Any, limits: Limits | None = None, alpn: str = "http/1.1", **settings: Any
 ) -> AsyncIterator[Wire]:
-    """A connection to ``app`` through the layer's protocol, served in a task group of its own
-    that the block's end cancels."""
+    """A connection to ``app`` through the layer's protocol (Hypercorn's ``settings``), served
+    in a task group of its own that the block's end cancels."""
     config = Config()
+    for name, value in settings.items():
+        setattr(config, name, value)
     async with TaskGroup() as task_group:
         wire = Wire(task_group._nursery)  # type: ignore[arg-type]
         wire.protocol = ProtocolWrapper(
@@ -248,6 +257,86 @@ async def test_too_much_before_the_accept_is_refused_and_the_app_hears_it() -> N
         await app.disconnected.wait()
         assert app.disconnect == (1009, "message too big before the handshake completed")
         assert wire.take() == b""
+
+
+async def test_frames_after_the_early_ones_wait_while_those_are_parsed() -> None:
+    """Bytes that arrive while the early ones are still being parsed (the app is slow to
+    receive) wait for them; if the early ones end the connection, the later ones are dropped."""
+    app = Recorder(go=False)
+    async with connection(app) as wire:
+        client = Client(wire)
+        early = b"".join(frame(b"%d" % n) for n in range(12)) + frame(b"", 3)
+        assert isinstance((await client.open(early))[0], ws.AcceptConnection)
+        wire.nursery.start_soon(wire.protocol.handle, RawData(frame(b"late")))
+        await trio.testing.wait_all_tasks_blocked()
+        app.go.set()
+        await app.disconnected.wait()
+        assert app.received == [str(n) for n in range(12)]
+        assert app.disconnect[0] == 1002
+        assert close_of(client.events())[0] == 1002
+
+
+async def test_early_frames_of_a_connection_that_ended_during_the_accept_are_dropped() -> None:
+    """The connection ends while the 101 is being sent: the early frames are not parsed."""
+    app = Recorder(accept=False)
+    async with connection(app) as wire:
+        await wire.feed(HANDSHAKE + frame(b"early"))
+        wire.gate = trio.Event()
+        app.accept.set()
+        await trio.testing.wait_all_tasks_blocked()
+        await wire.protocol.handle(Closed())
+        wire.gate.set()
+        await app.disconnected.wait()
+        assert app.received == []
+        assert app.disconnect == (1006, "")
+
+
+async def test_bytes_after_a_refusal_by_response_are_dropped() -> None:
+    """The app refuses the handshake with its own response; what the client sends meanwhile
+    is dropped, and the connection closes after the response."""
+    refusing = trio.Event()
+    finish = trio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.http.response.start", "status": 403, "headers": []})
+        await send({"type": "websocket.http.response.body", "body": b"n", "more_body": True})
+        refusing.set()
+        await finish.wait()
+        await send({"type": "websocket.http.response.body", "body": b"o"})
+
+    async with connection(app) as wire:
+        await wire.feed(HANDSHAKE)
+        await refusing.wait()
+        await wire.feed(frame(b"ignored"))
+        finish.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert wire.take().startswith(b"HTTP/1.1 403 ")
+        assert wire.hung_up
+
+
+async def test_an_unknown_extension_is_not_accepted() -> None:
+    """An offer of an extension the layer does not know: the websocket opens without it."""
+    async with connection(Recorder()) as wire:
+        request = HANDSHAKE.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: x-foo\r\n\r\n")
+        await wire.feed(request)
+        response = wire.take()
+        assert response.startswith(b"HTTP/1.1 101 ")
+        assert b"sec-websocket-extensions" not in response.lower()
+
+
+async def test_raw_headers_pass_when_configured() -> None:
+    """Hypercorn's ``h11_pass_raw_headers``: the app sees the header names as sent."""
+    app = Recorder()
+    scopes: list[dict[str, Any]] = []
+
+    async def recording(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await app(scope, receive, send)
+
+    async with connection(recording, h11_pass_raw_headers=True) as wire:
+        await Client(wire).open()
+        assert (b"Host", b"example.com") in scopes[0]["headers"]
 
 
 @pytest.mark.parametrize(
@@ -414,6 +503,24 @@ async def test_the_apps_close_and_the_clients_reply() -> None:
     assert seen == [{"type": "websocket.disconnect", "code": 4000, "reason": "done"}]
 
 
+async def test_garbage_after_the_apps_close_ends_the_connection() -> None:
+    """The app has closed; the client answers with garbage: the connection ends, with no
+    second close frame."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+        await receive()
+
+    async with connection(app) as wire:
+        client = Client(wire)
+        assert close_of(await client.open())[0] == 1000
+        await wire.feed(frame(b"", 3))
+        assert wire.take() == b""
+        assert wire.hung_up
+
+
 async def test_closes_that_cross_raise_nothing() -> None:
     """The client's close and the app's close cross: the app's close goes nowhere, no error."""
     app = Recorder(echo=False)
@@ -471,7 +578,8 @@ async def test_compressed_messages_within_the_limit_pass() -> None:
                 events = await client.send(ws.TextMessage(text[:5], message_finished=False))
                 events += await client.send(ws.TextMessage(text[5:]))
                 assert "".join(e.data for e in events) == text
-            assert app.received == ["a" * 1000, "b" * 10]
+            await wire.feed(frame(b"plain"))  # a message may go uncompressed
+            assert app.received == ["a" * 1000, "b" * 10, "plain"]
 
 
 async def test_bad_deflate_data_is_1007() -> None:
