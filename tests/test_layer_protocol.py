@@ -10,6 +10,7 @@ import struct
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import h2.config
@@ -26,11 +27,15 @@ from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
+from trio_websocket import ConnectionClosed, open_websocket
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 
+import trioweb
+from trioweb import TrioWeb, websocket
 from trioweb._layer._limits import Limits
 from trioweb._layer._protocol import ProtocolWrapper
+from trioweb.testing import WebsocketDisconnectError
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 HANDSHAKE = (
@@ -835,3 +840,105 @@ async def test_http2_by_prior_knowledge_and_by_upgrade() -> None:
         await wire.feed(client.h2.data_to_send())
         events += client.h2.receive_data(wire.take())
         assert client.data(events, 1) == b"ok"
+
+
+# End to end: served by Hypercorn's trio worker with the layer's protocol ------------------------
+
+
+@asynccontextmanager
+async def served_by_layer(app: TrioWeb, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[int]:
+    """Serve ``app`` with Hypercorn's stock trio worker and the layer's protocol in it (until
+    the layer's server side serves it by default); yields the port."""
+    import hypercorn.trio.tcp_server
+
+    def wrapper(app: Any, *args: Any, **kwargs: Any) -> ProtocolWrapper:
+        return ProtocolWrapper(app, *args, limits=Limits.of(app), **kwargs)
+
+    monkeypatch.setattr(hypercorn.trio.tcp_server, "ProtocolWrapper", wrapper)
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(partial(trioweb.serve, app, host="127.0.0.1", port=0))
+        yield int(url.rpartition(":")[2])
+        nursery.cancel_scope.cancel()
+
+
+def echo_app(seen: list[tuple[int | None, str | None]], ended: trio.Event) -> TrioWeb:
+    app = TrioWeb(__name__)
+    app.config["WEBSOCKET_MAX_MESSAGE_SIZE"] = 100
+
+    @app.websocket("/ws")
+    async def echo() -> None:
+        try:
+            async for message in websocket:
+                await websocket.send(message)
+        finally:
+            seen.append((websocket.close_code, websocket.close_reason))
+            ended.set()
+
+    return app
+
+
+async def test_a_pipelined_first_frame_over_a_real_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handshake and first frame in one write (pgjones/hypercorn#225, which ended the
+    process): the frame is echoed, and the next client is served."""
+    seen: list[tuple[int | None, str | None]] = []
+    async with served_by_layer(echo_app(seen, trio.Event()), monkeypatch) as port:
+        for _ in range(2):
+            async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+                await stream.send_all(HANDSHAKE + frame(b"first"))
+                received = b""
+                while not received.endswith(b"\x81\x05first"):
+                    chunk = await stream.receive_some()
+                    assert chunk, received
+                    received += chunk
+                assert received.startswith(b"HTTP/1.1 101 ")
+
+
+async def via_test_client(app: TrioWeb, script: str) -> tuple[int, str]:
+    async with app.test_client() as client, client.websocket("/ws") as ws:
+        if script == "close":
+            await ws.close(4001, "bye")
+            return 4001, "bye"
+        await ws.send("x" * 100)
+        assert await ws.receive() == "x" * 100
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            await ws.send("é" * 51)
+        return closed.value.code, closed.value.reason
+
+
+async def via_layer(app: TrioWeb, script: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    async with (
+        served_by_layer(app, monkeypatch) as port,
+        open_websocket("127.0.0.1", port, "/ws", use_ssl=False) as ws,
+    ):
+        if script == "close":
+            await ws.aclose(4001, "bye")
+            assert ws.closed is not None
+            return ws.closed.code, ws.closed.reason or ""
+        await ws.send_message("x" * 100)
+        assert await ws.get_message() == "x" * 100
+        await ws.send_message("é" * 51)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.get_message()
+        return closed.value.reason.code, closed.value.reason.reason or ""
+
+
+@pytest.mark.parametrize("transport", ["test client", "layer"])
+@pytest.mark.parametrize(
+    ("script", "code", "reason"),
+    [("close", 4001, "bye"), ("too big", 1009, "message over 100 bytes")],
+)
+async def test_the_test_client_and_the_layer_agree_on_close_codes(
+    transport: str, script: str, code: int, reason: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's close code and reason, and 1009 for a message over the limit in bytes:
+    the handler and the client see the same through the test client and through the layer."""
+    seen: list[tuple[int | None, str | None]] = []
+    ended = trio.Event()
+    app = echo_app(seen, ended)
+    if transport == "layer":
+        client_saw = await via_layer(app, script, monkeypatch)
+    else:
+        client_saw = await via_test_client(app, script)
+    await ended.wait()
+    assert client_saw == (code, reason)
+    assert seen == [(code, reason)]
