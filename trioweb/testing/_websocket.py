@@ -254,8 +254,8 @@ class TestWebsocket:
         exception if it raised one, and ``TypeError`` for other types. A message over the app's
         ``WEBSOCKET_MAX_MESSAGE_SIZE`` (in bytes, UTF-8 for text) closes the websocket as the
         server does: the app gets a disconnect with code 1009, and this raises
-        :class:`WebsocketDisconnectError` (1009) once the handler has finished. A checkpoint, also when it
-        raises.
+        :class:`WebsocketDisconnectError` (1009) once the handler has finished. A checkpoint,
+        also when it raises.
         """
         if isinstance(data, str):
             message: Message = {"type": "websocket.receive", "text": data}
