@@ -27,7 +27,7 @@ from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
-from trio_websocket import ConnectionClosed, open_websocket
+from trio_websocket import ConnectionClosed, wrap_client_stream
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 
@@ -858,10 +858,15 @@ async def served_by_layer(app: TrioWeb, monkeypatch: pytest.MonkeyPatch) -> Asyn
     async with trio.open_nursery() as nursery:
         url = await nursery.start(partial(trioweb.serve, app, host="127.0.0.1", port=0))
         yield int(url.rpartition(":")[2])
+        # Stock's TCPServer leaks the socket of a connection cancelled before its end: let
+        # every connection end first.
+        await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
 
 
-def echo_app(seen: list[tuple[int | None, str | None]], ended: trio.Event) -> TrioWeb:
+def echo_app(seen: list[tuple[int | None, str | None]], ended: list[trio.Event]) -> TrioWeb:
+    """An echo app (messages of 100 bytes at most) that records, as its handler ends, the close
+    code and reason it saw, and sets the next of ``ended``."""
     app = TrioWeb(__name__)
     app.config["WEBSOCKET_MAX_MESSAGE_SIZE"] = 100
 
@@ -872,7 +877,7 @@ def echo_app(seen: list[tuple[int | None, str | None]], ended: trio.Event) -> Tr
                 await websocket.send(message)
         finally:
             seen.append((websocket.close_code, websocket.close_reason))
-            ended.set()
+            ended[len(seen) - 1].set()
 
     return app
 
@@ -881,8 +886,9 @@ async def test_a_pipelined_first_frame_over_a_real_socket(monkeypatch: pytest.Mo
     """Handshake and first frame in one write (pgjones/hypercorn#225, which ended the
     process): the frame is echoed, and the next client is served."""
     seen: list[tuple[int | None, str | None]] = []
-    async with served_by_layer(echo_app(seen, trio.Event()), monkeypatch) as port:
-        for _ in range(2):
+    ended = [trio.Event(), trio.Event()]
+    async with served_by_layer(echo_app(seen, ended), monkeypatch) as port:
+        for index in range(2):
             async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
                 await stream.send_all(HANDSHAKE + frame(b"first"))
                 received = b""
@@ -891,6 +897,8 @@ async def test_a_pipelined_first_frame_over_a_real_socket(monkeypatch: pytest.Mo
                     assert chunk, received
                     received += chunk
                 assert received.startswith(b"HTTP/1.1 101 ")
+            await ended[index].wait()
+    assert seen == [(1006, "")] * 2  # gone without a close frame
 
 
 async def via_test_client(app: TrioWeb, script: str) -> tuple[int, str]:
@@ -906,10 +914,13 @@ async def via_test_client(app: TrioWeb, script: str) -> tuple[int, str]:
 
 
 async def via_layer(app: TrioWeb, script: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    # Our own stream, closed by us: trio-websocket leaves it open when the server closes.
     async with (
         served_by_layer(app, monkeypatch) as port,
-        open_websocket("127.0.0.1", port, "/ws", use_ssl=False) as ws,
+        await trio.open_tcp_stream("127.0.0.1", port) as stream,
+        trio.open_nursery() as nursery,
     ):
+        ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/ws")
         if script == "close":
             await ws.aclose(4001, "bye")
             assert ws.closed is not None
@@ -933,12 +944,12 @@ async def test_the_test_client_and_the_layer_agree_on_close_codes(
     """The client's close code and reason, and 1009 for a message over the limit in bytes:
     the handler and the client see the same through the test client and through the layer."""
     seen: list[tuple[int | None, str | None]] = []
-    ended = trio.Event()
+    ended = [trio.Event()]
     app = echo_app(seen, ended)
     if transport == "layer":
         client_saw = await via_layer(app, script, monkeypatch)
     else:
         client_saw = await via_test_client(app, script)
-    await ended.wait()
+    await ended[0].wait()
     assert client_saw == (code, reason)
     assert seen == [(code, reason)]
