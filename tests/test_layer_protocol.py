@@ -21,6 +21,7 @@ import trio
 import trio.testing
 import wsproto
 import wsproto.events as ws
+from _docs import load_example
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.trio.task_group import TaskGroup
@@ -953,3 +954,17 @@ async def test_the_test_client_and_the_layer_agree_on_close_codes(
     await ended[0].wait()
     assert client_saw == (code, reason)
     assert seen == [(code, reason)]
+
+
+async def test_the_limits_example(caplog: pytest.LogCaptureFixture) -> None:
+    """docs/examples/ws_limits.py: a 64 KiB chunk passes, one byte more closes with 1009, and the
+    handler logs the code it saw."""
+    example = load_example("ws_limits")
+    caplog.set_level(logging.INFO, example.__name__)
+    async with example.app.test_client() as client, client.websocket("/upload") as ws:
+        await ws.send(b"x" * 64 * 1024)
+        assert await ws.receive() == str(64 * 1024)
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            await ws.send(b"x" * (64 * 1024 + 1))
+    assert closed.value.code == 1009
+    assert caplog.messages == ["upload ended: 1009 message over 65536 bytes"]
