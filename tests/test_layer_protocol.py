@@ -34,6 +34,8 @@ from wsproto.frame_protocol import CloseReason
 
 import trioweb
 from trioweb import TrioWeb, websocket
+from trioweb._layer._frames import frame as small_frame
+from trioweb._layer._frames import parse_small
 from trioweb._layer._limits import Limits
 from trioweb._layer._protocol import ProtocolWrapper
 from trioweb.testing import WebsocketDisconnectError
@@ -230,7 +232,8 @@ async def test_a_first_frame_in_the_handshakes_write_is_served() -> None:
         events = await client.open(bytes(masked.send_data("one")) + bytes(masked.send_data(b"two")))
         assert isinstance(events[0], ws.AcceptConnection)
         assert [e.data for e in events[1:]] == ["one", b"two"]
-        assert app.received == ["one", b"two"]
+        assert [e.data for e in await client.send(ws.BytesMessage(b"three"))] == [b"three"]
+        assert app.received == ["one", b"two", b"three"]
 
 
 async def test_frames_before_a_slow_accept_wait_for_it() -> None:
@@ -396,13 +399,13 @@ HOSTILE = [
     ("close code 2000", frame(struct.pack("!H", 2000), 8), 1002),
     ("close reason bad UTF-8", frame(struct.pack("!H", 1000) + b"\xff", 8), 1007),
     ("length in 2 bytes that fits in 1", b"\x81\xfe\x00\x05" + MASK + b"hello", 1002),
-    ("message over the limit (declared)", frame(b"x" * 101, 2), 1009),
+    ("message over the limit (declared)", frame(b"x" * 1001, 2), 1009),
     (
         "message over the limit (fragments)",
-        frame(b"x" * 60, 2, fin=False) + frame(b"x" * 60, 0),
+        frame(b"x" * 600, 2, fin=False) + frame(b"x" * 401, 0),
         1009,
     ),
-    ("text over the limit in bytes, not characters", frame(("é" * 60).encode()), 1009),
+    ("text over the limit in bytes, not characters", frame(("é" * 501).encode()), 1009),
 ]
 
 
@@ -417,7 +420,7 @@ async def test_a_protocol_error_gets_a_close_frame_with_its_code(
     closes, and one INFO line says why."""
     caplog.set_level(logging.INFO, "trioweb.layer")
     app = Recorder()
-    async with connection(app, Limits(max_message_size=100, ping_interval=None)) as wire:
+    async with connection(app, Limits(max_message_size=1000, ping_interval=None)) as wire:
         client = Client(wire)
         await client.open()
         await wire.feed(data)
@@ -427,6 +430,93 @@ async def test_a_protocol_error_gets_a_close_frame_with_its_code(
         assert app.disconnect[0] == code
         assert app.received == []
     assert [r.levelname for r in caplog.records if r.name == "trioweb.layer"] == ["INFO"]
+
+
+@pytest.mark.parametrize(
+    "payload", ["", "a", "abcd", "é" * 40, "x" * 125, b"", b"\x00" * 125, b"\xff" * 3]
+)
+def test_the_direct_path_reads_and_writes_as_wsproto_does(payload: str | bytes) -> None:
+    """A single small frame: the direct path's payload is wsproto's; a message out: the same
+    bytes as wsproto's frame."""
+    client = wsproto.frame_protocol.FrameProtocol(True, [])
+    server = wsproto.frame_protocol.FrameProtocol(False, [])
+    assert parse_small(bytes(client.send_data(payload))) == payload
+    assert small_frame(payload) == bytes(server.send_data(payload))
+    assert small_frame(payload * 600) == bytes(server.send_data(payload * 600))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x81\x80\x00\x00",  # short
+        frame(b"hi", fin=False),
+        frame(b"hi", 0),
+        frame(b"hi", 9),
+        frame(b"hi", rsv=4),
+        frame(b"hi", mask=False) + b"....",
+        frame(b"x" * 126),
+        frame(b"hi") + frame(b"hi"),
+        frame(b"\xff\xfe"),
+    ],
+    ids=["short", "not final", "continuation", "ping", "RSV1", "unmasked", "long", "two", "UTF-8"],
+)
+def test_the_direct_path_leaves_everything_else_to_wsproto(data: bytes) -> None:
+    """Only one whole, final, masked, small text or binary frame takes the direct path."""
+    assert parse_small(data) is None
+
+
+SPLIT_READS = [
+    # (id, the reads, the messages the app gets, the close code or None)
+    ("a header in two reads", [frame(b"1")[:1], frame(b"1")[1:] + frame(b"2")], ["1", "2"], None),
+    ("a payload in two reads", [frame(b"x" * 200)[:50], frame(b"x" * 200)[50:]], ["x" * 200], None),
+    ("a message in two frames", [frame(b"a", fin=False), frame(b"b", 0)], ["ab"], None),
+    ("a new message inside a fragmented one", [frame(b"a", fin=False), frame(b"b")], [], 1002),
+]
+
+
+@pytest.mark.parametrize(
+    ("reads", "messages", "code"),
+    [row[1:] for row in SPLIT_READS],
+    ids=[row[0] for row in SPLIT_READS],
+)
+async def test_reads_that_split_frames_go_to_wsproto(
+    reads: list[bytes], messages: list[str], code: int | None
+) -> None:
+    """While wsproto holds part of a frame or of a message, the next read goes to it, even if
+    it looks like a whole small frame."""
+    app = Recorder()
+    async with connection(app) as wire:
+        client = Client(wire)
+        await client.open()
+        for data in reads:
+            await wire.feed(data)
+        events = client.events()
+        assert app.received == messages
+        assert [e.data for e in events if isinstance(e, ws.TextMessage)] == messages
+        if code is not None:
+            assert close_of(events)[0] == code
+
+
+async def test_the_apps_sends_while_the_clients_close_is_answered_go_nowhere() -> None:
+    """The app sends while the answer to the client's close frame is on its way: nothing goes
+    out after the close frame; the app's bytes (not bytes) are sent as stock sends them."""
+    app = Recorder(echo=False)
+    async with connection(app) as wire:
+        client = Client(wire)
+        await client.open()
+        assert app.send is not None
+        await app.send({"type": "websocket.send", "bytes": bytearray(b"ab")})
+        assert client.events() == [ws.BytesMessage(data=b"ab")]
+        wire.gate = trio.Event()
+        wire.nursery.start_soon(wire.feed, client.ws.send(ws.CloseConnection(code=1000)))
+        await trio.testing.wait_all_tasks_blocked()
+        await app.send({"type": "websocket.send", "text": "late"})
+        wire.gate.set()
+        await app.disconnected.wait()
+        await app.send({"type": "websocket.send", "text": "later"})
+        await trio.testing.wait_all_tasks_blocked()
+        assert close_of(client.events()) == (1000, "")
+        assert wire.take() == b""
 
 
 async def test_a_declared_oversize_message_is_refused_before_its_payload() -> None:
@@ -584,8 +674,8 @@ async def test_compressed_messages_within_the_limit_pass() -> None:
                 events = await client.send(ws.TextMessage(text[:5], message_finished=False))
                 events += await client.send(ws.TextMessage(text[5:]))
                 assert "".join(e.data for e in events) == text
-            await wire.feed(frame(b"plain"))  # a message may go uncompressed
-            assert app.received == ["a" * 1000, "b" * 10, "plain"]
+            await wire.feed(frame(b"plain" * 40))  # a message may go uncompressed
+            assert app.received == ["a" * 1000, "b" * 10, "plain" * 40]
 
 
 async def test_bad_deflate_data_is_1007() -> None:

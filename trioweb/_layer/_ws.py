@@ -21,6 +21,8 @@ and these deviations (issue 8), each answering what a client could do to stock:
   :attr:`Limits.ping_timeout`, it is ended and the app gets its disconnect (1006), whether or
   not the handler is receiving.
 * **Shutdown** (:meth:`going_away`): a close frame 1001 and the disconnect (1001) to the app.
+* **A direct path** for a read that is one small whole frame, and for an uncompressed message
+  out, while wsproto is between messages (:mod:`._frames`): wsproto's parse costs 9.5 µs.
 
 The rule for the app's disconnect: it is delivered once (:meth:`_disconnect`), whichever of
 these ends the stream first.
@@ -50,7 +52,7 @@ from wsproto.events import (
 from wsproto.extensions import Extension
 from wsproto.handshake import server_extensions_handshake
 
-from ._frames import BoundedDeflate, MessageLimit
+from ._frames import BoundedDeflate, MessageLimit, frame, parse_small
 from ._limits import Limits
 
 log = logging.getLogger("trioweb.layer")
@@ -91,6 +93,8 @@ class WSStream(_StockWSStream):
         self._going_away = False
         self._received = 0  # reads since accept: the keep-alive's sign of life
         self._keepalive_scope = trio.CancelScope()  # cancelled when the stream ends
+        self._direct_in = False  # whether reads may take the direct path (set at accept)
+        self._direct_out = False  # whether messages out may
 
     # The server's side ----------------------------------------------------------------------------
 
@@ -118,6 +122,21 @@ class WSStream(_StockWSStream):
         if self.closed:
             return
         state = self.state
+        if state is ASGIWebsocketState.CONNECTED and self._direct_in:
+            decoder = self.connection._proto._frame_decoder
+            if (
+                decoder.header is None
+                and not decoder.buffer.buffer
+                and self.connection._proto._message_decoder.opcode is None
+            ):
+                payload = parse_small(data)
+                if payload is not None:
+                    self._received += 1
+                    if isinstance(payload, str):
+                        await self.app_put({"type": "websocket.receive", "text": payload})  # type: ignore[misc]
+                    else:
+                        await self.app_put({"type": "websocket.receive", "bytes": payload})  # type: ignore[misc]
+                    return
         if state is ASGIWebsocketState.CONNECTED or state is ASGIWebsocketState.CLOSED:
             self._received += 1
             self.connection.receive_data(data)
@@ -185,6 +204,19 @@ class WSStream(_StockWSStream):
             return
         if message is None:  # the app has ended: no disconnect for it any more
             self._disconnected = True
+        elif (
+            self._direct_out
+            and message["type"] == "websocket.send"
+            and self.state is ASGIWebsocketState.CONNECTED
+            and self.connection.state is ConnectionState.OPEN
+            and not self.closed
+        ):
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
+            if isinstance(data, (bytes, str)):
+                await self.send(Data(stream_id=self.stream_id, data=frame(data)))
+                return
         if (
             message is not None
             and message["type"] == "websocket.close"
@@ -207,6 +239,8 @@ class WSStream(_StockWSStream):
             if accepted is not None:
                 headers.append((b"sec-websocket-extensions", accepted))
                 extensions.append(deflate)
+        self._direct_out = not extensions
+        self._direct_in = self.limits.max_message_size >= 125
         extensions.append(MessageLimit(self.limits.max_message_size))
         self.connection = Connection(ConnectionType.SERVER, extensions)
         if self._early:  # held until parsed (readers wait), parsed once the 101 is out
