@@ -357,6 +357,11 @@ async def test_raw_headers_pass_when_configured() -> None:
         pytest.param(HANDSHAKE.replace(b"Version: 13", b"Version: 8"), 400, id="old version"),
         pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\x00garbage\r\n\r\n", 200, id="garbage"),
         pytest.param(b"GET / HTTP/1.1\r\nHost\r\n\r\n", 400, id="bad header"),
+        pytest.param(
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nmore",
+            400,
+            id="data after Connection: close (#203)",
+        ),
         pytest.param(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, id="TLS"),
     ],
 )
@@ -370,7 +375,7 @@ async def test_a_bad_request_is_answered_and_the_connection_closes(
         await wire.feed(request_)
         assert wire.take().startswith(b"HTTP/1.1 %d " % status)
         assert wire.hung_up
-    if status == 400 and b"Host\r\n" in request_:
+    if b"Host\r\n" in request_ or b"more" in request_:
         assert [r.levelname for r in caplog.records] == ["INFO"]
 
 

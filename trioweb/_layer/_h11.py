@@ -6,8 +6,9 @@ and these deviations (issue 8):
   bytes straight to the server: stock passes each frame through h11's event loop both ways
   (an ``H11WSConnection`` shim, an event object, an ``isinstance`` chain), 5.6 µs per echoed
   message, measured.
-* A request h11 cannot parse is answered as stock answers it (400, or 431 for oversized
-  headers, when no response has started; then the connection closes), and logged once at INFO.
+* Bytes h11 cannot parse are answered as stock answers them (400, or 431 for oversized headers,
+  when no response has started; then the connection closes, also for bytes after a response
+  to ``Connection: close``, pgjones/hypercorn#203), and logged once at INFO.
 """
 
 from __future__ import annotations
@@ -41,12 +42,7 @@ class _Connection(h11.Connection):
         try:
             return super().next_event()
         except h11.RemoteProtocolError as error:
-            log.info(
-                "answered %s with %d: it broke HTTP/1.1 (%s)",
-                self.client,
-                error.error_status_hint,
-                error,
-            )
+            log.info("closing the connection of %s: it broke HTTP/1.1 (%s)", self.client, error)
             raise
 
 
