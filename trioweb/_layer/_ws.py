@@ -16,7 +16,7 @@ and these deviations (issue 8), each answering what a client could do to stock:
 * **Messages are bounded while they are read** (:mod:`._frames`: 1009 as soon as the declared
   size passes the limit, inflating with the same bound); compression is offered only when
   :attr:`Limits.compression` is on.
-* **Dead peers** (:meth:`_keepalive`): a connection that has received nothing for
+* **Dead peers** (:meth:`_keep_alive`): a connection that has received nothing for
   :attr:`Limits.ping_interval` seconds is pinged; if nothing comes back within
   :attr:`Limits.ping_timeout`, it is ended and the app gets its disconnect (1006), whether or
   not the handler is receiving.
@@ -92,7 +92,7 @@ class WSStream(_StockWSStream):
         self._disconnected = False  # the app has had its disconnect
         self._going_away = False
         self._received = 0  # reads since accept: the keep-alive's sign of life
-        self._keepalive_scope = trio.CancelScope()  # cancelled when the stream ends
+        self._keepalive: trio.CancelScope | None = None  # cancelled when the stream ends
         self._direct_in = False  # whether reads may take the direct path (set at accept)
         self._direct_out = False  # whether messages out may
 
@@ -105,7 +105,8 @@ class WSStream(_StockWSStream):
             await self.receive(event.data)
         elif isinstance(event, StreamClosed):
             self.closed = True
-            self._keepalive_scope.cancel()
+            if self._keepalive is not None:
+                self._keepalive.cancel()
             await self._disconnect(self._close_code, self._close_reason)
         elif isinstance(event, Request) and not self.closed:
             await super().handle(event)
@@ -256,7 +257,8 @@ class WSStream(_StockWSStream):
             if self._replaying is not None:  # also if the send failed: the readers must go on
                 self.task_group.spawn(self._replay)
         if self.limits.ping_interval is not None:
-            self.task_group.spawn(self._keepalive)
+            self._keepalive = trio.CancelScope()
+            self.task_group.spawn(self._keep_alive)
 
     async def _replay(self) -> None:
         """Parse the bytes that came before the accept (in a task of its own: the app's queue
@@ -281,14 +283,15 @@ class WSStream(_StockWSStream):
 
     # Keep-alive and shutdown ----------------------------------------------------------------------
 
-    async def _keepalive(self) -> None:
+    async def _keep_alive(self) -> None:
         """Ping a quiet peer; end the stream when nothing comes back in time. Runs from the
         accept until the stream is closed."""
         interval = self.limits.ping_interval
         assert interval is not None
         timeout = self.limits.ping_timeout
         seen = self._received
-        with self._keepalive_scope:
+        assert self._keepalive is not None
+        with self._keepalive:
             while True:
                 await trio.sleep(interval)
                 if self._received != seen:
@@ -321,7 +324,8 @@ class WSStream(_StockWSStream):
             await trio.lowlevel.checkpoint()
             return
         self._going_away = True
-        self._keepalive_scope.cancel()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         self._close_code, self._close_reason = 1001, "going away"
         if self.state is ASGIWebsocketState.HANDSHAKE:
             self.closed = True
