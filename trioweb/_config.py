@@ -17,8 +17,6 @@ from typing import IO, Any, final
 
 from werkzeug.utils import import_string
 
-from ._layer._limits import DEFAULTS as LAYER_DEFAULTS
-
 DEFAULTS: dict[str, Any] = {
     "DEBUG": False,
     "TESTING": False,
@@ -48,9 +46,17 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_REFRESH_EACH_REQUEST": True,
     # 31 days, in seconds (a timedelta works too).
     "PERMANENT_SESSION_LIFETIME": 31 * 24 * 3600,
-    # What the connection layer enforces on websockets (WEBSOCKET_MAX_MESSAGE_SIZE, ...): see
-    # trioweb/_layer/_limits.py, their one source.
-    **LAYER_DEFAULTS,
+    # What trioweb's connection layer (trioweb/_layer/_limits.py) enforces on websockets.
+    # Bytes a message may have (after decompression); 1009 beyond it.
+    "WEBSOCKET_MAX_MESSAGE_SIZE": 1024 * 1024,
+    # Seconds a send may wait for a client that stopped reading; then the connection closes.
+    "WEBSOCKET_SEND_TIMEOUT": 10.0,
+    # Seconds between pings to a quiet peer; None: no pings.
+    "WEBSOCKET_PING_INTERVAL": 20.0,
+    # Seconds a ping may wait for its pong before the peer counts as dead.
+    "WEBSOCKET_PING_TIMEOUT": 20.0,
+    # Whether to accept permessage-deflate.
+    "WEBSOCKET_COMPRESSION": True,
 }
 
 #: Environment variables the ``trioweb`` command reads for itself: ``TRIOWEB_APP`` (which app to

@@ -62,8 +62,6 @@ MAX_FRAME_HEADER = 14
 #: The payload of the layer's keep-alive pings.
 PING_PAYLOAD = b"trioweb"
 
-_CLOSING = (ASGIWebsocketState.CLOSED, ASGIWebsocketState.HTTPCLOSED)
-
 
 class WSStream(_StockWSStream):
     """A websocket stream (HTTP/1.1 upgrade or HTTP/2 extended CONNECT) under ``limits``."""
@@ -100,7 +98,7 @@ class WSStream(_StockWSStream):
 
     async def handle(self, event: Event) -> None:
         """Handle what the protocol passes on: the request, body/data bytes, the stream's end.
-        A checkpoint when it sends or queues (a full app queue waits: backpressure)."""
+        A checkpoint; waits while the app's queue is full (backpressure)."""
         if isinstance(event, (Body, Data)):
             await self.receive(event.data)
         elif isinstance(event, StreamClosed):
@@ -117,10 +115,11 @@ class WSStream(_StockWSStream):
 
     async def receive(self, data: bytes) -> None:
         """Bytes from the client on this stream (the HTTP/1.1 protocol calls it directly once
-        the connection is a websocket)."""
+        the connection is a websocket). A checkpoint; waits while the app's queue is full."""
         if self._replaying is not None:
             await self._replaying.wait()  # early bytes first, in order
         if self.closed:
+            await trio.lowlevel.checkpoint()
             return
         state = self.state
         if state is ASGIWebsocketState.CONNECTED and self._direct_in:
@@ -146,7 +145,10 @@ class WSStream(_StockWSStream):
             self._early += data
             if len(self._early) > self.limits.max_message_size + MAX_FRAME_HEADER:
                 await self._refuse_early()
-        # Otherwise the app refused the handshake with a response: the bytes have no reader.
+            else:
+                await trio.lowlevel.checkpoint()
+        else:  # the app refused the handshake with a response: the bytes have no reader
+            await trio.lowlevel.checkpoint()
 
     async def _refuse_early(self) -> None:
         log.info(
