@@ -797,6 +797,19 @@ async def test_going_away_closes_with_1001_and_tells_the_app() -> None:
         assert wire.hung_up
 
 
+async def test_going_away_stops_the_pings(autojump_clock: trio.testing.MockClock) -> None:
+    """After going away, a client that does not answer the close is not pinged (nor dropped
+    as dead: the server's shutdown deadline ends it)."""
+    async with connection(Recorder(), Limits(ping_interval=1, ping_timeout=1)) as wire:
+        client = Client(wire)
+        await client.open()
+        await wire.protocol.going_away()
+        assert close_of(client.events()) == (1001, "going away")
+        await trio.sleep(4)
+        assert client.events() == []
+        assert not wire.hung_up
+
+
 async def test_going_away_during_the_handshake_is_503() -> None:
     """A handshake the app has not answered: HTTP 503, and the app's disconnect 1001."""
     app = Recorder(accept=False)

@@ -306,7 +306,7 @@ class WSStream(_StockWSStream):
                 if self._received == seen:
                     break
                 seen = self._received
-        if self.closed:
+        if self._keepalive.cancelled_caught:  # the stream ended, or is going away
             return
         log.info(
             "closed the websocket of %s: nothing came back within %g s of a ping"
