@@ -4,8 +4,9 @@ these deviations (issue 8):
 * Websocket streams (RFC 8441's extended CONNECT) are the layer's (:class:`~._ws.WSStream`,
   under the app's limits).
 * Data for a stream the server has finished with (its app answered before the request's end,
-  or its websocket closed with 1009) is acknowledged and dropped: stock looked the stream up
-  and raised ``KeyError``, which ended the connection with every stream on it.
+  or its websocket closed with 1009) is acknowledged and dropped: stock looks the stream up
+  and raises ``KeyError``, which ends the connection with every stream on it
+  (pgjones/hypercorn#329; the fix upstream, #312/#334, is not released).
 """
 
 from __future__ import annotations
