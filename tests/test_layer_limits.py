@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from trioweb import TrioWeb
+from trioweb._config import DEFAULTS as CONFIG_DEFAULTS
 from trioweb._layer._limits import DEFAULTS, Limits
 
 
@@ -40,12 +41,18 @@ async def test_an_app_without_config_gets_the_defaults() -> None:
     assert Limits().max_message_size == DEFAULTS["WEBSOCKET_MAX_MESSAGE_SIZE"]
 
 
-async def test_the_protocol_module_is_hypercorns_until_the_fixes_land() -> None:
-    """The placeholder protocol module is Hypercorn's ProtocolWrapper with the layer's
-    interface: a keyword-only ``limits`` and a ``going_away`` that does nothing yet."""
-    from hypercorn.protocol import ProtocolWrapper
+async def test_a_loop_of_wrappers_gets_the_defaults() -> None:
+    """Wrappers are looked through a bounded number of times (a wrapper that is its own
+    ``.app`` does not hang the lookup)."""
 
-    from trioweb._layer import _protocol
+    class Loop:
+        def __init__(self) -> None:
+            self.app = self
 
-    assert issubclass(_protocol.ProtocolWrapper, ProtocolWrapper)
-    assert hasattr(_protocol.ProtocolWrapper, "going_away")
+    assert Limits.of(Loop()) == Limits()
+
+
+def test_the_defaults_are_every_apps_config_defaults() -> None:
+    """One source: trioweb's config defaults include the layer's."""
+    assert {key: CONFIG_DEFAULTS[key] for key in DEFAULTS} == DEFAULTS
+    assert Limits.of(TrioWeb(__name__)) == Limits()

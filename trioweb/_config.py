@@ -46,6 +46,17 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_REFRESH_EACH_REQUEST": True,
     # 31 days, in seconds (a timedelta works too).
     "PERMANENT_SESSION_LIFETIME": 31 * 24 * 3600,
+    # What trioweb's connection layer (trioweb/_layer/_limits.py) enforces on websockets.
+    # Bytes a message may have (after decompression); 1009 beyond it.
+    "WEBSOCKET_MAX_MESSAGE_SIZE": 1024 * 1024,
+    # Seconds a send may wait for a client that stopped reading; then the connection closes.
+    "WEBSOCKET_SEND_TIMEOUT": 10.0,
+    # Seconds between pings to a quiet peer; None: no pings.
+    "WEBSOCKET_PING_INTERVAL": 20.0,
+    # Seconds a ping may wait for its pong before the peer counts as dead.
+    "WEBSOCKET_PING_TIMEOUT": 20.0,
+    # Whether to accept permessage-deflate.
+    "WEBSOCKET_COMPRESSION": True,
 }
 
 #: Environment variables the ``trioweb`` command reads for itself: ``TRIOWEB_APP`` (which app to

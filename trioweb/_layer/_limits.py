@@ -12,18 +12,19 @@ from typing import Any
 
 import attrs
 
-#: The defaults, which are also trioweb's config defaults (see trioweb/_config.py).
+from .._config import DEFAULTS as CONFIG_DEFAULTS
+
+#: The keys the layer reads, with their defaults: trioweb's config defaults (trioweb/_config.py
+#: is their one source; the layer sits above it).
 DEFAULTS: dict[str, Any] = {
-    # Bytes a websocket message may have (after decompression); 1009 beyond it.
-    "WEBSOCKET_MAX_MESSAGE_SIZE": 1024 * 1024,
-    # Seconds a send may wait for a client that stopped reading; then the connection closes.
-    "WEBSOCKET_SEND_TIMEOUT": 10.0,
-    # Seconds between pings to a quiet peer; None: no pings.
-    "WEBSOCKET_PING_INTERVAL": 20.0,
-    # Seconds a ping may wait for its pong before the peer counts as dead.
-    "WEBSOCKET_PING_TIMEOUT": 20.0,
-    # Whether to offer permessage-deflate.
-    "WEBSOCKET_COMPRESSION": True,
+    key: CONFIG_DEFAULTS[key]
+    for key in (
+        "WEBSOCKET_MAX_MESSAGE_SIZE",
+        "WEBSOCKET_SEND_TIMEOUT",
+        "WEBSOCKET_PING_INTERVAL",
+        "WEBSOCKET_PING_TIMEOUT",
+        "WEBSOCKET_COMPRESSION",
+    )
 }
 
 

@@ -28,6 +28,7 @@ import trio
 from werkzeug.datastructures import Headers
 
 from .. import _json
+from .._layer._limits import Limits
 from .._types import ASGIApp, Message
 from ._util import close_unwrapped, lone_exception_unwrapped
 
@@ -74,6 +75,8 @@ class TestWebsocket:
         self._app = app
         self.scope = scope
         self.timeout = timeout
+        #: WEBSOCKET_MAX_MESSAGE_SIZE, enforced as the server's connection layer does.
+        self._max_message_size = Limits.of(app).max_message_size
         #: The subprotocol the app accepted with, and the headers it added.
         self.subprotocol: str | None = None
         self.accept_headers = Headers()
@@ -248,8 +251,11 @@ class TestWebsocket:
 
         Blocks while the app's queue (10 messages) is full; raises
         :class:`WebsocketDisconnectError` if the app has closed the websocket, the handler's
-        exception if it raised one, and ``TypeError`` for other types. A checkpoint, also when it
-        raises.
+        exception if it raised one, and ``TypeError`` for other types. A message over the app's
+        ``WEBSOCKET_MAX_MESSAGE_SIZE`` (in bytes, UTF-8 for text) closes the websocket as the
+        server does: the app gets a disconnect with code 1009, and this raises
+        :class:`WebsocketDisconnectError` (1009) once the handler has finished. A checkpoint,
+        also when it raises.
         """
         if isinstance(data, str):
             message: Message = {"type": "websocket.receive", "text": data}
@@ -264,6 +270,14 @@ class TestWebsocket:
                 raise self._closed
             self._raise_app_error()
             raise WebsocketDisconnectError(1006, "the app has finished")
+        size = len(data.encode()) if isinstance(data, str) else len(message["bytes"])
+        if size > self._max_message_size:
+            # As the server's layer: closed with 1009, and the app hears it (issue 8).
+            reason = f"message over {self._max_message_size} bytes"
+            self._closed = WebsocketDisconnectError(1009, reason)
+            await self._finish(1009, reason)
+            self._raise_app_error()
+            raise self._closed
         try:
             with trio.fail_after(self.timeout):
                 await self._to_app.send(message)
