@@ -912,11 +912,6 @@ async def test_shutdown_ends_within_the_graceful_timeout_despite_a_stalled_reade
     assert done.is_set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="waits on the protocol side (branch layer-protocol): ProtocolWrapper.going_away is a"
-    " placeholder here; remove this mark once it closes websockets with 1001",
-)
 async def test_websockets_are_closed_with_1001_at_shutdown() -> None:
     """At shutdown every websocket gets a close frame with 1001 "going away"."""
     async with (

@@ -157,11 +157,14 @@ class Connection:
         server = parse_socket_addr(family, self.socket.getsockname())
         self._idle.deadline = trio.current_time() + config.keep_alive_timeout
         async with trio.open_nursery() as nursery:
+            # Hypercorn's TaskGroup protocol also lists __aenter__/__aexit__, which the protocol
+            # classes never call: the nursery is the connection's.
+            tasks: Any = TaskGroup(nursery, self)
             self.protocol = ProtocolWrapper(
                 self.shared.app,
                 config,
                 self.shared.context,
-                TaskGroup(nursery, self),
+                tasks,
                 ConnectionState(self.shared.state.copy()),
                 self.tls,
                 self.client,
