@@ -585,3 +585,16 @@ async def test_failing_before_serving_with_workers_exits_non_zero() -> None:
     assert f"trioweb: before_serving failed: {DATABASE_ERROR}\n" in command.stderr
     assert "trioweb: a worker failed (exit status 1); stopping" in command.stderr
     assert "Running on" not in command.stderr
+
+
+def test_the_deploying_guides_config_file_is_what_it_says() -> None:
+    """docs/examples/hypercorn.toml, which the deploying guide shows, loads as Hypercorn's
+    config with the settings its comments describe."""
+    from pathlib import Path
+
+    from trioweb._cli import load_config
+
+    config = load_config(str(Path(__file__).parent.parent / "docs" / "examples" / "hypercorn.toml"))
+    assert config.bind == ["0.0.0.0:8000"]
+    assert (config.workers, config.graceful_timeout, config.shutdown_timeout) == (4, 5, 10)
+    assert config.keep_alive_timeout == 5

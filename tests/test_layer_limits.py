@@ -56,3 +56,16 @@ def test_the_defaults_are_every_apps_config_defaults() -> None:
     """One source: trioweb's config defaults include the layer's."""
     assert {key: CONFIG_DEFAULTS[key] for key in DEFAULTS} == DEFAULTS
     assert Limits.of(TrioWeb(__name__)) == Limits()
+
+
+async def test_hypercorns_message_size_overrides_the_apps_when_set() -> None:
+    """Hypercorn's websocket_max_message_size (the CLI flag, a config file) wins over the app's
+    WEBSOCKET_MAX_MESSAGE_SIZE when it is set; left at Hypercorn's default it says nothing."""
+    from hypercorn.config import Config as HypercornConfig
+
+    app = TrioWeb(__name__)
+    app.config["WEBSOCKET_MAX_MESSAGE_SIZE"] = 100
+    assert Limits.of(app, HypercornConfig()).max_message_size == 100
+    config = HypercornConfig()
+    config.websocket_max_message_size = 2048
+    assert Limits.of(app, config).max_message_size == 2048

@@ -141,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
         "--websocket-max-message-size",
         type=int,
         metavar="BYTES",
-        help="the largest websocket message accepted (16 MiB)",
+        help="the largest websocket message accepted, in bytes (overrides the app's"
+        " WEBSOCKET_MAX_MESSAGE_SIZE, 1 MiB)",
     )
     hypercorn.add_argument("--certfile", help="TLS certificate (with --keyfile: https)")
     hypercorn.add_argument("--keyfile", help="TLS private key")

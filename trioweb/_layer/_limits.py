@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from hypercorn.config import Config as HypercornConfig
 
 from .._config import DEFAULTS as CONFIG_DEFAULTS
 
@@ -28,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: Hypercorn's default ``websocket_max_message_size`` (16 MiB): left as is, it says nothing.
+_HYPERCORN_DEFAULT_SIZE = HypercornConfig.websocket_max_message_size
+
+
 @attrs.frozen
 class Limits:
     """The layer's settings for one app."""
@@ -39,10 +44,18 @@ class Limits:
     compression: bool = DEFAULTS["WEBSOCKET_COMPRESSION"]
 
     @classmethod
-    def of(cls, app: Any) -> Limits:
-        """The limits ``app``'s config sets (defaults for what it does not set)."""
+    def of(cls, app: Any, server_config: Any = None) -> Limits:
+        """The limits ``app``'s config sets (defaults for what it does not set).
+
+        Hypercorn's own ``websocket_max_message_size`` (``server_config``), when it is set away
+        from Hypercorn's default (``--websocket-max-message-size``, a config file), overrides
+        ``WEBSOCKET_MAX_MESSAGE_SIZE``: the one setting both have.
+        """
         config = _config_of(app)
         values = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
+        size = getattr(server_config, "websocket_max_message_size", _HYPERCORN_DEFAULT_SIZE)
+        if size != _HYPERCORN_DEFAULT_SIZE:
+            values["WEBSOCKET_MAX_MESSAGE_SIZE"] = size
         return cls(
             max_message_size=int(values["WEBSOCKET_MAX_MESSAGE_SIZE"]),
             send_timeout=values["WEBSOCKET_SEND_TIMEOUT"],

@@ -71,7 +71,7 @@ async def worker_serve(
     if config.max_requests is not None:
         max_requests = config.max_requests + randint(0, config.max_requests_jitter)
     context = WorkerContext(max_requests)
-    shared = Shared(app, config, context, lifespan_state, Limits.of(app))
+    shared = Shared(app, config, context, lifespan_state, Limits.of(app, config))
 
     async with trio.open_nursery() as lifespan_nursery:
         await lifespan_nursery.start(lifespan.handle_lifespan)
