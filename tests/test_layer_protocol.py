@@ -746,11 +746,13 @@ async def test_a_live_peer_is_kept(autojump_clock: trio.testing.MockClock) -> No
     async with connection(app, Limits(ping_interval=0.5, ping_timeout=0.2)) as wire:
         client = Client(wire)
         await client.open()
-        for _ in range(3):  # at 0.4, 0.8, 1.2: the checks at 0.5, 1.0 and 1.5 see traffic
+        for _ in range(3):  # at 0.4, 0.8, 1.2: never quiet for the interval
             await trio.sleep(0.4)
             assert client.events() == []
             await client.send(ws.TextMessage("busy"))
-        await trio.sleep(0.9)  # the check at 2.0 sees none
+        # Quiet from 1.2: a ping within the interval and two looks (0.5 + 2 x 0.05), which the
+        # peer answers before the timeout (0.2) runs out.
+        await trio.sleep(0.65)
         events = [e for e in client.events() if not isinstance(e, ws.TextMessage)]
         assert events == [ws.Ping(payload=b"trioweb")]
         await client.send(events[0].response())
@@ -1076,3 +1078,21 @@ async def test_the_limits_example(caplog: pytest.LogCaptureFixture) -> None:
             await ws.send(b"x" * (64 * 1024 + 1))
     assert closed.value.code == 1009
     assert caplog.messages == ["upload ended: 1009 message over 65536 bytes"]
+
+
+async def test_a_keep_alive_verdict_after_the_stream_ended_does_nothing() -> None:
+    """A ping or a dead-peer verdict the keep-alive reached just before the stream went away (a
+    task that runs after it) sends nothing and ends nothing."""
+    app = Recorder(echo=False)
+    async with connection(app, Limits(ping_interval=5, ping_timeout=1)) as wire:
+        client = Client(wire)
+        await client.open()
+        stream = wire.protocol.protocol.stream
+        await wire.protocol.going_away()
+        assert close_of(client.events()) == (1001, "going away")
+        stream._ka_ping()
+        stream._ka_dead()
+        await trio.testing.wait_all_tasks_blocked()
+        assert client.events() == []
+        await app.disconnected.wait()
+        assert app.disconnect == (1001, "going away")

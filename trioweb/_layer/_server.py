@@ -41,6 +41,7 @@ from hypercorn.utils import repr_socket_addr
 
 from .._servedby import LAYER
 from ._connection import Connection, Shared
+from ._keepalive import KeepAlive
 from ._limits import Limits
 
 log = logging.getLogger("trioweb.layer")
@@ -70,8 +71,9 @@ async def worker_serve(
     max_requests = None
     if config.max_requests is not None:
         max_requests = config.max_requests + randint(0, config.max_requests_jitter)
-    context = WorkerContext(max_requests)
-    shared = Shared(app, config, context, lifespan_state, Limits.of(app, config))
+    limits = Limits.of(app, config)
+    context = _Context(max_requests, limits)
+    shared = Shared(app, config, context, lifespan_state, limits)
 
     async with trio.open_nursery() as lifespan_nursery:
         await lifespan_nursery.start(lifespan.handle_lifespan)
@@ -94,6 +96,16 @@ async def worker_serve(
         lifespan_nursery.cancel_scope.cancel()
 
 
+class _Context(WorkerContext):
+    """Hypercorn's worker context, carrying the worker's one keep-alive (:mod:`._keepalive`) to
+    its websocket streams."""
+
+    def __init__(self, max_requests: int | None, limits: Limits) -> None:
+        super().__init__(max_requests)
+        interval = limits.ping_interval
+        self.keepalive = None if interval is None else KeepAlive(interval, limits.ping_timeout)
+
+
 async def _serve_until_shutdown(
     shared: Shared,
     sockets: Sockets,
@@ -103,6 +115,7 @@ async def _serve_until_shutdown(
 ) -> None:
     """Accept connections into ``connections`` until shutdown, then end them gracefully."""
     config, context = shared.config, shared.context
+    assert isinstance(context, _Context)
     try:
         async with trio.open_nursery() as accepting:
             ssl_context = config.create_ssl_context()
@@ -118,6 +131,8 @@ async def _serve_until_shutdown(
                     binds.append(bind)
                     await config.log.info(f"Running on {bind} (CTRL + C to quit)")
             task_status.started(binds)
+            if context.keepalive is not None:  # pings stop when the shutdown begins
+                accepting.start_soon(context.keepalive.run)
             waits: list[Callable[[], Awaitable[object]]] = [context.terminate.wait]
             if shutdown_trigger is not None:
                 waits.append(shutdown_trigger)

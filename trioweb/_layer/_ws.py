@@ -16,10 +16,10 @@ and these deviations (issue 8), each answering what a client could do to stock:
 * **Messages are bounded while they are read** (:mod:`._frames`: 1009 as soon as the declared
   size passes the limit, inflating with the same bound); compression is offered only when
   :attr:`Limits.compression` is on.
-* **Dead peers** (:meth:`_keep_alive`): a connection that has received nothing for
-  :attr:`Limits.ping_interval` seconds is pinged; if nothing comes back within
-  :attr:`Limits.ping_timeout`, it is ended and the app gets its disconnect (1006), whether or
-  not the handler is receiving.
+* **Dead peers** (:mod:`._keepalive`: one task per worker, not per connection): a connection
+  that has received nothing for :attr:`Limits.ping_interval` seconds is pinged; if nothing comes
+  back within :attr:`Limits.ping_timeout`, it is ended and the app gets its disconnect (1006),
+  whether or not the handler is receiving.
 * **Shutdown** (:meth:`going_away`): a close frame 1001 and the disconnect (1001) to the app.
 * **A direct path** for a read that is one small whole frame, and for an uncompressed message
   out, while wsproto is between messages (:mod:`._frames`): wsproto's parse costs 9.5 µs.
@@ -53,6 +53,7 @@ from wsproto.extensions import Extension
 from wsproto.handshake import server_extensions_handshake
 
 from ._frames import BoundedDeflate, MessageLimit, frame, parse_small
+from ._keepalive import KeepAlive
 from ._limits import Limits
 
 log = logging.getLogger("trioweb.layer")
@@ -90,7 +91,11 @@ class WSStream(_StockWSStream):
         self._disconnected = False  # the app has had its disconnect
         self._going_away = False
         self._received = 0  # reads since accept: the keep-alive's sign of life
-        self._keepalive: trio.CancelScope | None = None  # cancelled when the stream ends
+        self._keepalive: KeepAlive | None = None  # the one looking after this stream
+        self._own_keepalive: trio.CancelScope | None = None  # a keep-alive of its own, if any
+        self._ka_seen = 0
+        self._ka_quiet_since = 0.0
+        self._ka_pinged_at: float | None = None
         self._direct_in = False  # whether reads may take the direct path (set at accept)
         self._direct_out = False  # whether messages out may
 
@@ -103,8 +108,7 @@ class WSStream(_StockWSStream):
             await self.receive(event.data)
         elif isinstance(event, StreamClosed):
             self.closed = True
-            if self._keepalive is not None:
-                self._keepalive.cancel()
+            self._stop_keepalive()
             await self._disconnect(self._close_code, self._close_reason)
         elif isinstance(event, Request) and not self.closed:
             await super().handle(event)
@@ -259,8 +263,7 @@ class WSStream(_StockWSStream):
             if self._replaying is not None:  # also if the send failed: the readers must go on
                 self.task_group.spawn(self._replay)
         if self.limits.ping_interval is not None:
-            self._keepalive = trio.CancelScope()
-            self.task_group.spawn(self._keep_alive)
+            self._start_keepalive(self.limits.ping_interval)
 
     async def _replay(self) -> None:
         """Parse the bytes that came before the accept (in a task of its own: the app's queue
@@ -285,34 +288,50 @@ class WSStream(_StockWSStream):
 
     # Keep-alive and shutdown ----------------------------------------------------------------------
 
-    async def _keep_alive(self) -> None:
-        """Ping a quiet peer; end the stream when nothing comes back in time. Runs from the
-        accept until the stream is closed."""
-        interval = self.limits.ping_interval
-        assert interval is not None
-        timeout = self.limits.ping_timeout
-        seen = self._received
-        assert self._keepalive is not None
-        with self._keepalive:
-            while True:
-                await trio.sleep(interval)
-                if self._received != seen:
-                    seen = self._received
-                    continue
-                await self._send_wsproto_event(Ping(payload=PING_PAYLOAD))
-                if timeout is None:
-                    continue
-                await trio.sleep(timeout)
-                if self._received == seen:
-                    break
-                seen = self._received
-        if self._keepalive.cancelled_caught:  # the stream ended, or is going away
+    def _start_keepalive(self, interval: float) -> None:
+        keepalive = getattr(self.context, "keepalive", None)
+        if keepalive is None:  # not served by the layer's worker: a keep-alive of its own
+            keepalive = KeepAlive(interval, self.limits.ping_timeout)
+            self._own_keepalive = trio.CancelScope()
+            self.task_group.spawn(self._run_own_keepalive, keepalive, self._own_keepalive)
+        self._keepalive = keepalive
+        keepalive.enroll(self)
+
+    @staticmethod
+    async def _run_own_keepalive(keepalive: KeepAlive, scope: trio.CancelScope) -> None:
+        with scope:
+            await keepalive.run()
+
+    def _stop_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.withdraw(self)
+        if self._own_keepalive is not None:
+            self._own_keepalive.cancel()
+
+    def _ka_ping(self) -> None:
+        self.task_group.spawn(self._ping)
+
+    def _ka_dead(self) -> None:
+        self.task_group.spawn(self._end_dead)
+
+    async def _ping(self) -> None:
+        """Ping the peer for the keep-alive (unless the stream has ended meanwhile)."""
+        if self.closed or self._going_away or self.state is not ASGIWebsocketState.CONNECTED:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._send_wsproto_event(Ping(payload=PING_PAYLOAD))
+
+    async def _end_dead(self) -> None:
+        """End the stream whose peer answered no ping (the keep-alive's verdict)."""
+        self._stop_keepalive()
+        if self.closed or self._going_away:
+            await trio.lowlevel.checkpoint()
             return
         log.info(
             "closed the websocket of %s: nothing came back within %g s of a ping"
             " (WEBSOCKET_PING_TIMEOUT)",
             self.client,
-            timeout,
+            self.limits.ping_timeout,
         )
         self._close_code, self._close_reason = 1006, "no pong in time"
         await self.send(StreamClosed(stream_id=self.stream_id))
@@ -326,8 +345,7 @@ class WSStream(_StockWSStream):
             await trio.lowlevel.checkpoint()
             return
         self._going_away = True
-        if self._keepalive is not None:
-            self._keepalive.cancel()
+        self._stop_keepalive()
         self._close_code, self._close_reason = 1001, "going away"
         if self.state is ASGIWebsocketState.HANDSHAKE:
             self.closed = True
