@@ -13,6 +13,7 @@ import _asgi_peer
 import pytest
 import trio
 from _asgi_peer import ASGIPeer, Message
+from _servers import SERVERS
 
 #: Seconds of Trio's clock (virtual under ``autojump_clock``) any async test may take.
 DEADLINE = 5
@@ -21,7 +22,8 @@ DEADLINE = 5
 @pytest.fixture(autouse=True)
 def _deadline(request: pytest.FixtureRequest) -> None:
     """Run every async test inside ``trio.fail_after(DEADLINE)``: a hung test fails with
-    ``trio.TooSlowError`` instead of hanging the run.
+    ``trio.TooSlowError`` instead of hanging the run. A ``@pytest.mark.deadline(seconds)``
+    test gets that bound instead (the slow tests with 100 clients or 1,000 connections).
 
     This is a sync fixture that wraps the test function, because an autouse *async* fixture
     would silently never run: pytest-trio only runs the async fixtures a test names in its
@@ -30,10 +32,12 @@ def _deadline(request: pytest.FixtureRequest) -> None:
     test = request.node.obj
     if not inspect.iscoroutinefunction(test):
         return
+    marker = request.node.get_closest_marker("deadline")
+    deadline = DEADLINE if marker is None else marker.args[0]
 
     @functools.wraps(test)
     async def bounded(*args: Any, **kwargs: Any) -> Any:
-        with trio.fail_after(DEADLINE):
+        with trio.fail_after(deadline):
             return await test(*args, **kwargs)
 
     request.node.obj = bounded
@@ -50,3 +54,10 @@ def http_scope() -> Callable[..., Message]:
 def asgi_peer() -> Callable[..., ASGIPeer]:
     """A factory for :class:`ASGIPeer`: ``asgi_peer([{"type": "http.request", ...}, ...])``."""
     return ASGIPeer
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest) -> str:
+    """The server an end-to-end test runs against: ``"stock"`` (Hypercorn's trio worker) or
+    ``"layer"`` (trioweb's connection layer; skipped until it exists). See tests/_servers.py."""
+    return str(request.param)
