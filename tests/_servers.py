@@ -2,8 +2,11 @@
 own trio worker, and ``"layer"``, trioweb's connection layer (``trioweb._layer._server``).
 
 Tests take the ``server`` fixture (tests/conftest.py) and pass :func:`serve_kwargs` to
-:func:`trioweb.serve`. The ``"layer"`` parameter is skipped, with the reason below, until this
-checkout has ``trioweb._layer._server``; nothing needs flipping when it lands.
+:func:`trioweb.serve`; ``_e2e.served`` and the ``live_server`` fixture follow the fixture by
+themselves (modules mark ``pytestmark = pytest.mark.usefixtures("server")``; every test that
+uses ``live_server`` runs against both). The ``"layer"`` parameter is skipped, with the reason
+below, until this checkout has ``trioweb._layer._server``; nothing needs flipping when it
+lands.
 
 After the merge, :func:`trioweb.serve` serves through the layer by default; ``"stock"`` then
 needs the layer's opt-out, found here by its name: :data:`OPT_OUT` (``layer=False``). If the
@@ -23,6 +26,10 @@ import trioweb
 #: The keyword of :func:`trioweb.serve` that turns the layer off, and its value for "stock".
 OPT_OUT = ("layer", False)
 
+#: The server of the running test (set by the ``server`` fixture; ``None``: trioweb.serve's
+#: default), for helpers such as ``_e2e.served`` that tests call without passing it.
+current: str | None = None
+
 
 def layer_available() -> bool:
     """Whether this trioweb has its connection layer."""
@@ -41,8 +48,9 @@ SERVERS = (
 )
 
 
-def serve_kwargs(server: str) -> dict[str, Any]:
-    """Keyword arguments for :func:`trioweb.serve` that serve with ``server``."""
+def serve_kwargs(server: str | None) -> dict[str, Any]:
+    """Keyword arguments for :func:`trioweb.serve` that serve with ``server`` (``None``: its
+    default)."""
     name, value = OPT_OUT
     if server == "stock" and name in inspect.signature(trioweb.serve).parameters:
         return {name: value}

@@ -10,10 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 import _asgi_peer
+import _servers
 import pytest
 import trio
 from _asgi_peer import ASGIPeer, Message
 from _servers import SERVERS
+
+from trioweb import serve
+from trioweb.testing import pytest_plugin
+from trioweb.testing.pytest_plugin import LiveServer
 
 #: Seconds of Trio's clock (virtual under ``autojump_clock``) any async test may take.
 DEADLINE = 5
@@ -57,7 +62,20 @@ def asgi_peer() -> Callable[..., ASGIPeer]:
 
 
 @pytest.fixture(params=SERVERS)
-def server(request: pytest.FixtureRequest) -> str:
+def server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """The server an end-to-end test runs against: ``"stock"`` (Hypercorn's trio worker) or
-    ``"layer"`` (trioweb's connection layer; skipped until it exists). See tests/_servers.py."""
-    return str(request.param)
+    ``"layer"`` (trioweb's connection layer; skipped until it exists). See tests/_servers.py.
+
+    ``_e2e.served`` and the plugin's ``live_server`` serve with it for the test's length."""
+    kind = str(request.param)
+    monkeypatch.setattr(_servers, "current", kind)
+    kwargs = _servers.serve_kwargs(kind)
+    if kwargs:
+        monkeypatch.setattr(pytest_plugin, "serve", functools.partial(serve, **kwargs))
+    return kind
+
+
+@pytest.fixture
+async def live_server(server: str, live_server: LiveServer) -> LiveServer:
+    """The plugin's ``live_server``, once per server (stock Hypercorn, the layer)."""
+    return live_server
