@@ -50,7 +50,7 @@ from ._websocket import WebsocketState
 if TYPE_CHECKING:
     from ._app import TrioWeb
     from ._request import BaseRequest, Request
-    from ._scaffold import Kind, Scaffold
+    from ._scaffold import Kind, Phase, Scaffold
     from ._types import ErrorHandler
     from ._websocket import Websocket
 
@@ -302,8 +302,9 @@ def _short_repr(value: Any) -> str:
 async def end_request(app: TrioWeb, request: Request, outcome: Outcome) -> None:
     """Run the ``teardown_request`` hooks and close the request's files (shielded, bounded)."""
     try:
-        with _ending(app, request):
-            await _teardown(app, request, "request", outcome.unhandled)
+        if _has_hooks(app, request, "request", ("teardown",)):
+            with _ending(app, request):
+                await _teardown(app, request, "request", outcome.unhandled)
     finally:
         request.close()
 
@@ -312,12 +313,22 @@ async def end_websocket(app: TrioWeb, ws: Websocket, outcome: Outcome) -> BaseEx
     """Run the ``after_websocket`` hooks, end what the handler left open, run the
     ``teardown_websocket`` hooks (shielded, bounded). Returns the unhandled error that ended an
     accepted websocket, for the server to log (one that became a 500 was logged already)."""
-    with _ending(app, ws):
-        try:
-            outcome = await _finish_websocket(app, ws, outcome)
-        finally:
-            await _teardown(app, ws, "websocket", outcome.unhandled)
+    if ws.state is _CONNECTING or ws.state is _CONNECTED or _has_hooks(app, ws, "websocket"):
+        with _ending(app, ws):
+            try:
+                outcome = await _finish_websocket(app, ws, outcome)
+            finally:
+                await _teardown(app, ws, "websocket", outcome.unhandled)
+    # else nothing is left that could wait (the usual end: the client left, no hooks), so no
+    # shielded scope is paid for.
     return outcome.unhandled if outcome.response is None else None
+
+
+def _has_hooks(
+    app: TrioWeb, conn: BaseRequest, kind: Kind, phases: tuple[Phase, ...] = ("after", "teardown")
+) -> bool:
+    """Whether ``conn`` has hooks of ``phases`` (``after_<kind>``, ``teardown_<kind>``) to run."""
+    return any(scaffold.hooks[(phase, kind)] for scaffold in _scopes(app, conn) for phase in phases)
 
 
 @contextmanager
