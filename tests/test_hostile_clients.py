@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -78,7 +79,8 @@ class Served:
             await self.changed.wait()
 
 
-def hostile_app(served: Served) -> TrioWeb:
+def hostile_app(served: Served, **config: Any) -> TrioWeb:
+    """The app of every row; ``config`` overrides its limits."""
     app = TrioWeb(__name__)
     app.config.update(
         WEBSOCKET_MAX_MESSAGE_SIZE=MAX_MESSAGE,
@@ -86,6 +88,7 @@ def hostile_app(served: Served) -> TrioWeb:
         WEBSOCKET_PING_INTERVAL=PING_INTERVAL,
         WEBSOCKET_PING_TIMEOUT=PING_TIMEOUT,
     )
+    app.config.update(config)
 
     @app.route("/")
     async def index() -> str:
@@ -238,6 +241,8 @@ class Raw:
         self.sock = sock
         self.buffer = b""
         self.eof = False
+        #: Whether the server reset the connection (rather than closing it with a FIN).
+        self.was_reset = False
 
     @classmethod
     async def connect(cls, served: Served, *, rcvbuf: int | None = None) -> Raw:
@@ -258,7 +263,7 @@ class Raw:
         try:
             chunk = await self.sock.recv(65536)
         except ConnectionResetError:
-            chunk = b""
+            chunk, self.was_reset = b"", True
         self.eof = not chunk
         self.buffer += chunk
         return bool(chunk)
@@ -274,18 +279,30 @@ class Raw:
     async def next_frame(self) -> tuple[int, bytes] | None:
         """The next (opcode, payload) from the server (unmasked), ``None`` at EOF or reset."""
         while True:
-            if len(self.buffer) >= 2:
-                length, start = self.buffer[1] & 0x7F, 2
-                if length == 126 and len(self.buffer) >= 4:
-                    (length,), start = struct.unpack("!H", self.buffer[2:4]), 4
-                elif length == 127 and len(self.buffer) >= 10:
-                    (length,), start = struct.unpack("!Q", self.buffer[2:10]), 10
-                if length < 126 and len(self.buffer) >= start + length:
-                    opcode, payload = self.buffer[0] & 0x0F, self.buffer[start : start + length]
-                    self.buffer = self.buffer[start + length :]
-                    return opcode, payload
+            got = self._parse()
+            if got is not None:
+                return got
             if not await self._more():
                 return None
+
+    def _parse(self) -> tuple[int, bytes] | None:
+        """A whole frame off the front of the buffer, if there is one."""
+        if len(self.buffer) < 2:
+            return None
+        length, start = self.buffer[1] & 0x7F, 2
+        if length == 126:
+            if len(self.buffer) < 4:
+                return None
+            (length,), start = struct.unpack("!H", self.buffer[2:4]), 4
+        elif length == 127:
+            if len(self.buffer) < 10:
+                return None
+            (length,), start = struct.unpack("!Q", self.buffer[2:10]), 10
+        if len(self.buffer) < start + length:
+            return None
+        opcode, payload = self.buffer[0] & 0x0F, self.buffer[start : start + length]
+        self.buffer = self.buffer[start + length :]
+        return opcode, payload
 
     async def close_code(self) -> int | None:
         """Read until the server's close frame and answer it, as a client should: its code
@@ -550,27 +567,36 @@ def cases() -> list[Any]:
     return result
 
 
-async def check_row(row: Row, server: str, bystanders: int) -> None:
+async def check_row(
+    row: Row, server: str, bystanders: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Run ``row`` while ``bystanders`` clients are connected; then each of them is served, and
+    the input was logged at most once, and not as the server's error."""
     async with serving(server) as served, trio.open_nursery() as nursery:
         others = Bystanders(served.port, bystanders)
         await others.start(nursery)
         await row.run(served)
         await others.check()
         nursery.cancel_scope.cancel()
+    logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [r for r in logged if r.levelno >= logging.ERROR], logged
+    assert len(logged) <= 1, logged
 
 
 @pytest.mark.parametrize(("row", "server"), cases())
-async def test_hostile_input(row: Row, server: str) -> None:
+async def test_hostile_input(row: Row, server: str, caplog: pytest.LogCaptureFixture) -> None:
     """Each hostile input gets its defined answer while other clients keep being served."""
-    await check_row(row, server, BYSTANDERS)
+    await check_row(row, server, BYSTANDERS, caplog)
 
 
 @pytest.mark.slow
 @pytest.mark.deadline(30)
 @pytest.mark.parametrize(("row", "server"), cases())
-async def test_hostile_input_with_100_clients(row: Row, server: str) -> None:
+async def test_hostile_input_with_100_clients(
+    row: Row, server: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """The same with 100 other connected clients (issue 8, item 2)."""
-    await check_row(row, server, 100)
+    await check_row(row, server, 100, caplog)
 
 
 # No leaks -------------------------------------------------------------------------------------
@@ -709,6 +735,8 @@ async def shutdown_with_stalled_readers(server: str, n: int, stalled: int) -> No
     readers: list[Raw] = []
     stalled_readers: list[Raw] = []
     codes: list[int | None] = []
+    stalled_codes: list[int | None] = []
+    stalled_reset: list[bool] = []
     serving_scope = trio.CancelScope()
     stopped = trio.Event()
     took = None
@@ -716,7 +744,8 @@ async def shutdown_with_stalled_readers(server: str, n: int, stalled: int) -> No
     async def serve(*, task_status: trio.TaskStatus[str]) -> None:
         with serving_scope:
             await trioweb.serve(
-                hostile_app(served),
+                # Only the shutdown may end these connections: no pings, no send timeout.
+                hostile_app(served, WEBSOCKET_PING_INTERVAL=None, WEBSOCKET_SEND_TIMEOUT=60.0),
                 host="127.0.0.1",
                 port=0,
                 config=config,
@@ -746,12 +775,18 @@ async def shutdown_with_stalled_readers(server: str, n: int, stalled: int) -> No
             with trio.move_on_after(graceful + 1):
                 await stopped.wait()
                 took = trio.current_time() - started
-            # Unblock stock Hypercorn's shielded sends, so that the test can end.
-            for raw in stalled_readers:
-                raw.reset()
+            if took is None:
+                # Unblock stock Hypercorn's shielded sends, so that the test can end.
+                for raw in stalled_readers:
+                    raw.reset()
+            else:
+                # What a stalled client sees once it reads again: a 1001 or a reset.
+                stalled_codes = [await raw.close_code() for raw in stalled_readers]
+                stalled_reset = [raw.was_reset for raw in stalled_readers]
     finally:
         for raw in served.raws:
             raw.sock.close()
     assert took is not None, "serve() outlasted graceful_timeout + 1 s"
     assert codes == [1001] * len(readers)
+    assert all(c == 1001 or r for c, r in zip(stalled_codes, stalled_reset, strict=True))
     assert served.ended == served.started
