@@ -528,19 +528,19 @@ class Row:
         return "".join(c if c.isalnum() else "-" for c in self.name).strip("-")
 
 
-MEMORY = "trioweb issue 8: the limit is checked only once the whole message is buffered"
 ROWS = [
     Row(
         "pipelined first frame",
         pipelined_first_frame,
-        stock="h11 fails on the bytes after the handshake, the process exits (#225)",
+        stock="h11 fails on the bytes after the handshake, the process exits"
+        " (pgjones/hypercorn#225)",
     ),
     Row("trailing bytes after a request", trailing_bytes_after_request),
     Row(
         "trailing bytes racing the answer",
         trailing_bytes_racing_the_answer,
         stock="the 400 and the view's answer collide: BusyResourceError escapes the worker"
-        ' (#203, "got data when expected EOF")',
+        ' (pgjones/hypercorn#203, "got data when expected EOF")',
     ),
     Row("h11 garbage", h11_garbage),
     Row(
@@ -568,7 +568,11 @@ ROWS = [
         partial(closed_with, payload=frame(0x9, b"p" * 126), code=1002),
         stock="protocol errors drop the TCP connection, no close frame (trioweb issue 8)",
     ),
-    Row("oversize message (declared length)", oversize_declared, stock=MEMORY),
+    Row(
+        "oversize message (declared length)",
+        oversize_declared,
+        stock="the limit is checked once the whole message is buffered (trioweb issue 8)",
+    ),
     # Stock answers 1009 too, but only after inflating all of it (+392 MiB for a 191 KiB bomb,
     # trioweb issue 8); this row pins the answer, the memory bound is the layer's own test.
     Row("deflate bomb", deflate_bomb),
@@ -693,7 +697,11 @@ ENDINGS = [refused_handshake, protocol_error, early_frame, reset, idle_timeout]
             *server.values,
             marks=[
                 *server.marks,
-                *([stock_fails("an early frame ends the process (#225)")] if i == 0 else []),
+                *(
+                    [stock_fails("an early frame ends the process (pgjones/hypercorn#225)")]
+                    if i == 0
+                    else []
+                ),
             ],
         )
         for i, server in enumerate(SERVERS)
