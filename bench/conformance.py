@@ -2,12 +2,13 @@
 
 ``python -m bench.conformance [--server stock|layer] [--quick] [--port 9240]``
 
-What it does: serves ``bench.apps.trioweb_app:app`` (its ``/ws`` route echoes every message
-with its type) on 127.0.0.1, runs the shared harness ``run_autobahn.py --url`` against it (the
-fuzzingclient's 517 cases, 301 with ``--quick``, which leaves out permessage-deflate), prints the
-per-group summary, then stops the server and says whether it survived the run and how many
-tracebacks it logged. Exit status: 0 when no case FAILED and the server survived, 1 otherwise,
-2 for a harness error (wstest missing, the server did not start).
+What it does: serves ``bench.apps.trioweb_conformance:app`` (the benchmark's trioweb app, whose
+``/ws`` route echoes every message with its type, with a 16 MiB message limit: group 9 sends
+messages up to 16 MiB) on 127.0.0.1, runs the shared harness ``run_autobahn.py --url``
+against it (the fuzzingclient's 517 cases, 301 with ``--quick``, which leaves out
+permessage-deflate), prints the per-group summary, then stops the server and says whether it
+survived the run and how many tracebacks it logged. Exit status: 0 when no case FAILED and the
+server survived, 1 otherwise, 2 for a harness error (wstest missing, the server did not start).
 
 The servers:
 
@@ -38,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = Path(os.environ.get("CONFORMANCE_DIR") or ROOT.parent / "shared" / "conformance")
-APP = "bench.apps.trioweb_app:app"
+APP = "bench.apps.trioweb_conformance:app"
 PATH = "/ws"
 #: The loopback ports the shared harness allows.
 PORTS = range(9200, 9300)
