@@ -192,7 +192,8 @@ def rst_table(chosen: Sequence[Scenario], data: Mapping[str, Any]) -> str:
     intro = (
         f"Measured on {env['cpu']} ({env['cpus']} cores), Python {env['python']},"
         f" Hypercorn {versions['hypercorn']}, Trio {versions['trio']}, trioweb"
-        f" {versions['trioweb']}, quart-trio {versions['quart-trio']}, Starlette"
+        f" {versions['trioweb']}, quart-trio {versions['quart-trio']}, Quart {versions['quart']},"
+        f" Starlette"
         f" {versions['starlette']}; load generator: {env['client']}; server and load generator"
         f" {pinned}. {_repeats(settings['repeats'])}; the whole run took"
         f" {_duration(data['duration_s'])}.{quick}"

@@ -1,16 +1,17 @@
 """The benchmark runner: fresh servers, interleaved targets, medians of repeats, reports.
 
-``python -m bench.run [--quick] [--targets raw,trioweb,quart-trio,starlette] [--repeats N]
+``python -m bench.run [--quick] [--targets raw,trioweb,trioweb-layer,...] [--repeats N]
 [--scenarios echo-1,...] [--out bench/results] [--docs docs | --no-docs]``
 
 Method (the rules this module keeps):
 
 * Each (scenario, repeat, target) gets a fresh server: ``python -m hypercorn -k trio -w 0``
-  (one trio worker, in the process we started, so ``/proc/<pid>`` is the worker), pinned to
+  (one trio worker, in the process we started, so ``/proc/<pid>`` is the worker; ``-k asyncio``
+  for the asyncio peers, ``python -m trioweb run`` for trioweb's own layer), pinned to
   core 0 with ``taskset`` when there are two cores. The load generator (``bench.loadgen``) runs
   as its own process pinned to core 1. Both run with the open-file limit raised to the hard
   limit. Everything listens and connects on 127.0.0.1 only.
-* Targets are interleaved (raw, trioweb, quart-trio, starlette, raw, ...) within each repeat, so
+* Targets are interleaved (raw, trioweb, trioweb-layer, ..., raw, ...) within each repeat, so
   that drift in the machine's speed hits every target alike; ratios pair each target with the
   raw app *of the same repeat*, and the report gives the median over repeats.
 * The load generator warms up, prints ``GO`` and waits; we sample the server's CPU time
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -50,14 +52,45 @@ from .loadgen import raise_nofile_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Target name -> the ASGI app Hypercorn serves.
+#: Target name -> (the ASGI app, the server that serves it): ``trio`` and ``asyncio`` are stock
+#: ``hypercorn -k <worker> -w 0``; ``layer`` is ``python -m trioweb run``, trioweb's own
+#: connection layer for Hypercorn's trio worker (issue 8), which needs ``trioweb._layer._server``.
 TARGETS = {
-    "raw": "bench.apps.raw:app",
-    "trioweb": "bench.apps.trioweb_app:app",
-    "quart-trio": "bench.apps.quart_trio_app:app",
-    "starlette": "bench.apps.starlette_app:app",
+    "raw": ("bench.apps.raw:app", "trio"),
+    "trioweb": ("bench.apps.trioweb_app:app", "trio"),
+    "trioweb-layer": ("bench.apps.trioweb_app:app", "layer"),
+    "quart-trio": ("bench.apps.quart_trio_app:app", "trio"),
+    "starlette": ("bench.apps.starlette_app:app", "trio"),
+    "raw-asyncio": ("bench.apps.raw:app", "asyncio"),
+    "quart-asyncio": ("bench.apps.quart_app:app", "asyncio"),
 }
 BASELINE = "raw"
+#: The targets of a run without ``--targets`` (``trioweb-layer`` is left out when the layer is
+#: missing): the raw app on both stock workers, trioweb on stock and on its layer, the peers.
+DEFAULT_TARGETS = list(TARGETS)
+
+
+def layer_available() -> bool:
+    """Whether this trioweb has its connection layer (the ``trioweb-layer`` target needs it)."""
+    try:
+        return importlib.util.find_spec("trioweb._layer._server") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def server_argv(target: str, port: int, python: str = sys.executable) -> list[str]:
+    """The command that serves ``target`` on 127.0.0.1:``port``, in one process (so that
+    ``/proc/<pid>`` is the worker)."""
+    app, server = TARGETS[target]
+    if server == "layer":
+        return [
+            *(python, "-m", "trioweb", "run", "--app", app, "--no-access-log"),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ]
+    return [
+        *(python, "-m", "hypercorn", "-k", server, "-w", "0"),
+        *("--bind", f"127.0.0.1:{port}", "--log-level", "warning", app),
+    ]
 
 
 @dataclass(frozen=True)
@@ -256,14 +289,8 @@ class Runner:
         self, target: str, scenario: Scenario, server_log: IO[bytes], client_log: IO[bytes]
     ) -> dict[str, Any]:
         port = free_port()
-        server_argv = [
-            self.python,
-            *("-m", "hypercorn", "-k", "trio", "-w", "0"),
-            *("--bind", f"127.0.0.1:{port}", "--log-level", "warning"),
-            TARGETS[target],
-        ]
         server = await trio.lowlevel.open_process(
-            self._pinned(0, server_argv),
+            self._pinned(0, server_argv(target, port, self.python)),
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=server_log,
@@ -479,7 +506,12 @@ async def run_all(
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, 1 repeat: < 1 min")
-    parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated")
+    parser.add_argument(
+        "--targets",
+        default=",".join(DEFAULT_TARGETS),
+        help=f"comma-separated, from {', '.join(TARGETS)} (default {','.join(DEFAULT_TARGETS)},"
+        " and trioweb-layer when this trioweb has its layer)",
+    )
     parser.add_argument("--scenarios", default=None, help="comma-separated names (default all)")
     parser.add_argument("--repeats", type=int, default=None, help="default 3, or 1 with --quick")
     parser.add_argument("--duration", type=float, default=None, help="timed loops, seconds")
@@ -503,6 +535,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = set(args.targets) - set(TARGETS)
     if unknown:
         parser.error(f"unknown targets {sorted(unknown)}; choose from {', '.join(TARGETS)}")
+    if not layer_available():
+        layered = [t for t in args.targets if TARGETS[t][1] == "layer"]
+        if layered:
+            print(
+                f"skipping {', '.join(layered)}: this trioweb has no connection layer yet"
+                " (trioweb._layer._server)",
+                file=sys.stderr,
+            )
+            args.targets = [t for t in args.targets if t not in layered]
     if args.out is None:
         args.out = ROOT / "bench" / "results" / ("quick" if args.quick else "")
     if args.retries is None:

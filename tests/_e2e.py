@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import _servers
 import httpx
 import trio
 
@@ -31,7 +32,11 @@ HYPERCORN = (sys.executable, "-m", "hypercorn")
 @asynccontextmanager
 async def served(app: ASGIApp, **serve_kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
     """Serve ``app`` with :func:`trioweb.serve` on 127.0.0.1, port 0, and yield an HTTP client
-    whose ``base_url`` is the server's; on exit the server is cancelled (a graceful shutdown)."""
+    whose ``base_url`` is the server's; on exit the server is cancelled (a graceful shutdown).
+
+    The server is the ``server`` fixture's (stock Hypercorn or trioweb's layer) when the test
+    uses it, else trioweb.serve's default."""
+    serve_kwargs = {**_servers.serve_kwargs(_servers.current), **serve_kwargs}
     async with trio.open_nursery() as nursery:
         url = await nursery.start(
             partial(trioweb.serve, app, host="127.0.0.1", port=0, **serve_kwargs)

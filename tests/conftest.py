@@ -10,9 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 import _asgi_peer
+import _servers
 import pytest
 import trio
 from _asgi_peer import ASGIPeer, Message
+from _servers import SERVERS
+
+from trioweb import serve
+from trioweb.testing import pytest_plugin
+from trioweb.testing.pytest_plugin import LiveServer
 
 #: Seconds of Trio's clock (virtual under ``autojump_clock``) any async test may take.
 DEADLINE = 5
@@ -21,7 +27,8 @@ DEADLINE = 5
 @pytest.fixture(autouse=True)
 def _deadline(request: pytest.FixtureRequest) -> None:
     """Run every async test inside ``trio.fail_after(DEADLINE)``: a hung test fails with
-    ``trio.TooSlowError`` instead of hanging the run.
+    ``trio.TooSlowError`` instead of hanging the run. A ``@pytest.mark.deadline(seconds)``
+    test gets that bound instead (the slow tests with 100 clients or 1,000 connections).
 
     This is a sync fixture that wraps the test function, because an autouse *async* fixture
     would silently never run: pytest-trio only runs the async fixtures a test names in its
@@ -30,10 +37,12 @@ def _deadline(request: pytest.FixtureRequest) -> None:
     test = request.node.obj
     if not inspect.iscoroutinefunction(test):
         return
+    marker = request.node.get_closest_marker("deadline")
+    deadline = DEADLINE if marker is None else marker.args[0]
 
     @functools.wraps(test)
     async def bounded(*args: Any, **kwargs: Any) -> Any:
-        with trio.fail_after(DEADLINE):
+        with trio.fail_after(deadline):
             return await test(*args, **kwargs)
 
     request.node.obj = bounded
@@ -50,3 +59,23 @@ def http_scope() -> Callable[..., Message]:
 def asgi_peer() -> Callable[..., ASGIPeer]:
     """A factory for :class:`ASGIPeer`: ``asgi_peer([{"type": "http.request", ...}, ...])``."""
     return ASGIPeer
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The server an end-to-end test runs against: ``"stock"`` (Hypercorn's trio worker) or
+    ``"layer"`` (trioweb's connection layer; skipped until it exists). See tests/_servers.py.
+
+    ``_e2e.served`` and the plugin's ``live_server`` serve with it for the test's length."""
+    kind = str(request.param)
+    monkeypatch.setattr(_servers, "current", kind)
+    kwargs = _servers.serve_kwargs(kind)
+    if kwargs:
+        monkeypatch.setattr(pytest_plugin, "serve", functools.partial(serve, **kwargs))
+    return kind
+
+
+@pytest.fixture
+async def live_server(server: str, live_server: LiveServer) -> LiveServer:
+    """The plugin's ``live_server``, once per server (stock Hypercorn, the layer)."""
+    return live_server

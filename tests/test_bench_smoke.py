@@ -12,6 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench import conformance, run
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -44,3 +48,31 @@ def test_harness_measures_and_writes_its_reports(tmp_path: Path) -> None:
     table = (docs / "performance_results.rst").read_text()
     assert ".. list-table::" in table
     assert "trioweb" in table
+
+
+def test_the_layer_target_waits_for_the_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    """trioweb-layer is served by ``trioweb run``; without the layer it is left out, saying so."""
+    args = run.parse_args(["--targets", "raw,trioweb-layer,quart-asyncio", "--no-docs"])
+    argv = run.server_argv("trioweb-layer", 9999, "python")
+    assert argv[:4] == ["python", "-m", "trioweb", "run"]
+    assert run.server_argv("quart-asyncio", 9999, "python")[3:5] == ["-k", "asyncio"]
+    if run.layer_available():
+        assert args.targets == ["raw", "trioweb-layer", "quart-asyncio"]
+    else:
+        assert args.targets == ["raw", "quart-asyncio"]
+        assert "skipping trioweb-layer" in capsys.readouterr().err
+
+
+def test_conformance_serves_the_echo_on_either_server() -> None:
+    """bench.conformance serves trioweb's echo on stock Hypercorn or with ``trioweb run``."""
+    stock = conformance.server_argv("stock", 9240, "python")
+    assert stock[:5] == ["python", "-m", "hypercorn", "-k", "trio"]
+    assert stock[-1] == conformance.APP
+    assert conformance.server_argv("layer", 9240, "python")[:4] == [
+        "python",
+        "-m",
+        "trioweb",
+        "run",
+    ]
+    if not conformance.layer_available():
+        assert conformance.main(["--server", "layer"]) == 2

@@ -13,6 +13,9 @@ from _e2e import served
 
 from trioweb import TrioWeb, abort, render_template, render_template_string, request
 
+#: Each test runs against stock Hypercorn and trioweb's layer (tests/_servers.py).
+pytestmark = pytest.mark.usefixtures("server")
+
 
 def routing_app() -> TrioWeb:
     """Views echoing their URL variables, one per converter."""

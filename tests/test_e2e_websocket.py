@@ -15,6 +15,9 @@ from hypercorn.config import Config as HypercornConfig
 
 from trioweb import TrioWeb, websocket
 
+#: Each test runs against stock Hypercorn and trioweb's layer (tests/_servers.py).
+pytestmark = pytest.mark.usefixtures("server")
+
 HANDSHAKE = (
     "GET {target} HTTP/1.1\r\n"
     "Host: 127.0.0.1:{port}\r\n"
