@@ -488,7 +488,7 @@ def test_contained_errors_are_logged_at_their_level(
 
 
 async def test_a_contained_error_beside_a_cancellation_is_logged_and_the_cancel_goes_on(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """When an error and the connection's cancellation leave its task together, the error is
     logged and the cancellation passes (to the server's nursery)."""
@@ -501,14 +501,14 @@ async def test_a_contained_error_beside_a_cancellation_is_logged_and_the_cancel_
             finally:
                 raise KeyError("bug")
 
-        async def failing() -> None:
+        async def failing(self: Any) -> None:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(fail_when_cancelled)
                 nursery.start_soon(trio.sleep_forever)
                 await trio.testing.wait_all_tasks_blocked()
                 scope.cancel()
 
-        conn._serve = failing  # type: ignore[method-assign]
+        monkeypatch.setattr(type(conn), "_serve", failing)
         await conn.run()
     assert scope.cancelled_caught
     assert conn.hung_up
@@ -658,18 +658,18 @@ async def test_a_send_into_a_full_buffer_waits_for_the_client_and_can_be_cancell
 
 
 async def test_a_connection_whose_peer_is_gone_before_it_starts_ends_quietly(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An error before the connection's nursery (the client left before getpeername) is
     contained like any other."""
     caplog.set_level(logging.DEBUG, logger="trioweb.layer")
     conn, _peer = bare_connection()
 
-    async def gone() -> None:
+    async def gone(self: Any) -> None:
         await trio.lowlevel.checkpoint()
         raise OSError("not connected")
 
-    conn._serve = gone  # type: ignore[method-assign]
+    monkeypatch.setattr(type(conn), "_serve", gone)
     await conn.run()
     assert conn.hung_up
     assert "not connected" in caplog.text
@@ -691,24 +691,27 @@ async def test_a_send_to_a_client_that_left_ends_the_connection_quietly(when: st
     assert conn.hung_up
 
 
-async def test_updated_and_closed_events_move_the_keep_alive_deadline() -> None:
-    """Busy: no deadline; idle: keep_alive_timeout from now, or at once during shutdown;
-    Closed hangs up. Each is a cancel point."""
+async def test_updated_and_closed_events_mark_the_connection_idle_or_busy() -> None:
+    """Busy: not idle; idle: idle from now (the server's sweeper closes it keep_alive_timeout
+    later), or closed at once during shutdown; Closed hangs up. Each is a cancel point."""
     conn, peer = bare_connection()
     with peer:
-        before = conn._idle.deadline = 123.0
+        conn.idle_since = 123.0
         with trio.CancelScope() as scope:
             scope.cancel()
             await conn.send(Updated(idle=False))
         assert scope.cancelled_caught
-        assert conn._idle.deadline == before
+        assert conn.idle_since == 123.0
         await conn.send(Updated(idle=False))
-        assert conn._idle.deadline == float("inf")
+        assert conn.idle_since == float("inf")
         await conn.send(Updated(idle=True))
-        assert conn._idle.deadline == pytest.approx(trio.current_time() + 5, abs=0.5)
+        assert conn.idle_since == pytest.approx(trio.current_time(), abs=0.5)
+        assert not conn.hung_up
         await conn.shared.context.terminated.set()
         await conn.send(Updated(idle=True))
-        assert conn._idle.cancel_called
+        assert conn.hung_up
+    conn, peer = bare_connection()
+    with peer:
         await conn.send(Closed())
         assert conn.hung_up
 

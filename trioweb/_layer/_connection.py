@@ -90,6 +90,10 @@ class Shared:
     limits: Limits
     live: set[Connection] = attrs.Factory(set)
     drained: trio.Event = attrs.Factory(trio.Event)
+    idle: IdleCloser = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.idle = IdleCloser(self)
 
     def forget(self, connection: Connection) -> None:
         self.live.discard(connection)
@@ -97,10 +101,56 @@ class Shared:
             self.drained.set()
 
 
+class IdleCloser:
+    """Closes the connections that have been idle for ``keep_alive_timeout`` seconds: one task
+    per worker that sleeps until the earliest such deadline (a task per connection, as stock
+    has, costs about a KiB per idle connection and a spawn per handshake, measured). With no
+    idle connection it sleeps until one becomes idle (:meth:`soon`)."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+        self._wake = trio.CancelScope()  # the current sleep: its deadline is the next check
+
+    def soon(self, deadline: float) -> None:
+        """A connection became idle: check no later than ``deadline``."""
+        if deadline < self._wake.deadline:
+            self._wake.deadline = deadline
+
+    async def run(self) -> None:
+        """Close idle connections at their deadlines, until cancelled."""
+        timeout = self._shared.config.keep_alive_timeout
+        while True:
+            earliest = min((c.idle_since for c in self._shared.live), default=math.inf)
+            self._wake = trio.CancelScope(deadline=earliest + timeout)
+            with self._wake:
+                await trio.sleep_forever()
+            now = trio.current_time()
+            for connection in list(self._shared.live):
+                if now - connection.idle_since >= timeout:
+                    connection.hang_up()
+
+
 class Connection:
     """A client's connection: ``await Connection(shared, stream, raw).run()`` serves it to the
     end and never raises except ``Cancelled`` (and ``KeyboardInterrupt``). ``raw`` is the
     stdlib socket under ``stream`` (non-blocking; the accept loop keeps it)."""
+
+    # Slots, and a send lock made on first need: idle connections are many (measured: idle
+    # memory per websocket is what the bench's idle scenario compares with stock).
+    __slots__ = (
+        "_send_lock",
+        "apps",
+        "busy",
+        "client",
+        "hung_up",
+        "idle_since",
+        "protocol",
+        "raw",
+        "shared",
+        "socket",
+        "stream",
+        "tls",
+    )
 
     def __init__(
         self,
@@ -118,9 +168,11 @@ class Connection:
         self.protocol: ProtocolWrapper
         self.hung_up = False
         self.apps = 0  # app calls running
-        self._send_lock = trio.Lock()
+        self._send_lock: trio.Lock | None = None  # made when a send first has to wait
         self.busy = False
-        self._idle = trio.CancelScope()
+        #: When the connection last became idle (``inf`` while busy): the server's idle
+        #: sweeper closes it ``keep_alive_timeout`` seconds after (no task per connection).
+        self.idle_since = math.inf
         shared.live.add(self)
 
     # The connection's task ----------------------------------------------------------------------
@@ -155,7 +207,8 @@ class Connection:
         family = self.socket.family
         self.client = parse_socket_addr(family, self.socket.getpeername())
         server = parse_socket_addr(family, self.socket.getsockname())
-        self._idle.deadline = trio.current_time() + config.keep_alive_timeout
+        self.idle_since = now = trio.current_time()
+        self.shared.idle.soon(now + config.keep_alive_timeout)
         async with trio.open_nursery() as nursery:
             # Hypercorn's TaskGroup protocol also lists __aenter__/__aexit__, which the protocol
             # classes never call: the nursery is the connection's.
@@ -174,7 +227,6 @@ class Connection:
                 limits=self.shared.limits,
             )
             await self.protocol.initiate()
-            nursery.start_soon(self._watch)
             await self._read()
 
     async def _read(self) -> None:
@@ -198,22 +250,16 @@ class Connection:
         except Exception as error:  # pgjones/hypercorn#225, #203: contained here
             _log_contained(error, self.client)
         self.hang_up()
-        self._idle.cancel()  # the watcher's work is done
         await handle(Closed())
 
-    async def _watch(self) -> None:
-        """Close the connection once it has been idle for ``keep_alive_timeout``, or when the
-        server shuts down: at once if idle, else after ``going_away`` once it is idle."""
-        with self._idle:
-            await self.shared.context.terminated.wait()
-            if self.busy:
-                try:
-                    await self.protocol.going_away()
-                except Exception as error:
-                    _log_contained(error, self.client)
-                    self.hang_up()
-                await trio.sleep_forever()  # until idle: Updated(idle=True) ends the scope
-        self.hang_up()
+    async def go_away(self) -> None:
+        """For a server shutting down, a connection that is busy: ``going_away`` (1001 to its
+        websockets); it is closed once idle (see :meth:`send`)."""
+        try:
+            await self.protocol.going_away()
+        except Exception as error:
+            _log_contained(error, self.client)
+            self.hang_up()
 
     # What the protocol calls ----------------------------------------------------------------------
 
@@ -233,11 +279,12 @@ class Connection:
             assert isinstance(event, Updated), event
             self.busy = not event.idle
             if self.busy:
-                self._idle.deadline = math.inf
+                self.idle_since = math.inf
             elif self.shared.context.terminated.is_set():
-                self._idle.cancel()
+                self.hang_up()
             else:
-                self._idle.deadline = trio.current_time() + self.shared.config.keep_alive_timeout
+                self.idle_since = now = trio.current_time()
+                self.shared.idle.soon(now + self.shared.config.keep_alive_timeout)
 
     async def _send_data(self, data: bytes) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -247,7 +294,8 @@ class Connection:
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
         view = memoryview(data)
-        if not self.tls and not self._send_lock.locked():
+        lock = self._send_lock
+        if not self.tls and (lock is None or not lock.locked()):
             try:
                 sent = _send_some(self.raw, view)
             except OSError:
@@ -260,7 +308,9 @@ class Connection:
             partial = sent > 0
         else:
             partial = False
-        async with self._send_lock:
+        if lock is None:
+            lock = self._send_lock = trio.Lock()
+        async with lock:
             await self._send_rest(view, partial)
 
     async def _send_rest(self, view: memoryview, partial: bool) -> None:

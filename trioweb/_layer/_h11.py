@@ -49,6 +49,8 @@ class _Connection(h11.Connection):
 class H11Protocol(_StockH11Protocol):
     """One HTTP/1.1 connection (and the websocket it may become)."""
 
+    __slots__ = ("_websocket", "limits")  # stock's instance dict stays its size
+
     def __init__(
         self,
         app: AppWrapper,

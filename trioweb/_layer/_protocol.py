@@ -35,6 +35,8 @@ class ProtocolWrapper:
     """One connection's protocol: HTTP/1.1 (which may become HTTP/2 or a websocket) or, when
     ALPN chose it, HTTP/2."""
 
+    __slots__ = ("_args", "limits", "protocol")
+
     def __init__(
         self,
         app: AppWrapper,

@@ -133,6 +133,7 @@ async def _serve_until_shutdown(
             task_status.started(binds)
             if context.keepalive is not None:  # pings stop when the shutdown begins
                 accepting.start_soon(context.keepalive.run)
+            accepting.start_soon(shared.idle.run)
             waits: list[Callable[[], Awaitable[object]]] = [context.terminate.wait]
             if shutdown_trigger is not None:
                 waits.append(shutdown_trigger)
@@ -146,6 +147,11 @@ async def _serve_until_shutdown(
             raise rest from None
     finally:
         await context.terminated.set()
+        for connection in list(shared.live):  # idle ones close now, busy ones go away
+            if connection.busy:
+                connections.start_soon(connection.go_away)
+            else:
+                connection.hang_up()
         try:
             with trio.move_on_after(config.graceful_timeout):
                 if shared.live:
