@@ -64,7 +64,7 @@ def asgi_peer() -> Callable[..., ASGIPeer]:
 @pytest.fixture(params=SERVERS)
 def server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """The server an end-to-end test runs against: ``"stock"`` (Hypercorn's trio worker) or
-    ``"layer"`` (trioweb's connection layer; skipped until it exists). See tests/_servers.py.
+    ``"layer"`` (trioweb's connection layer). See tests/_servers.py.
 
     ``_e2e.served`` and the plugin's ``live_server`` serve with it for the test's length."""
     kind = str(request.param)
