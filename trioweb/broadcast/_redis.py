@@ -76,14 +76,11 @@ def mask_password(url: str) -> str:
     netloc = parts.netloc
     if parts.password is not None:
         netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    masked = [(name, "***" if name == "password" else value) for name, value in query]
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=_query(masked)))
-
-
-def _query(pairs: list[tuple[str, str]]) -> str:
-    # urlencode would escape the mask; the other values are given back as they came.
-    return "&".join(f"{name}={value}" for name, value in pairs)
+    query = "&".join(
+        f"{name}={'***' if name == 'password' else value}"
+        for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 def _reason(exc: BaseException) -> str:
@@ -91,8 +88,8 @@ def _reason(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]
     text = str(exc) or type(exc).__name__
-    if exc.__cause__ is not None and str(exc.__cause__):
-        text += f" ({exc.__cause__})"
+    if exc.__cause__ is not None:
+        text += f" ({exc.__cause__ or type(exc.__cause__).__name__})"
     return text
 
 
@@ -489,6 +486,7 @@ class RedisBackend:
     async def _farewell(self) -> None:
         """Remove this worker's entries (queued leaves, open tracks) and its heartbeat."""
         try:
+            await self._probe()
             async with self._new_client() as client:
                 for op in self._ops:
                     if op.kind == "leave":
