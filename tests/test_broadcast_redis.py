@@ -18,7 +18,15 @@ import pytest
 import trio
 import trustme
 
-from trioweb.broadcast._events import BroadcastUnavailable, Join, Leave
+from trioweb.broadcast import (
+    Broadcast,
+    BroadcastInterrupted,
+    BroadcastUnavailable,
+    Interrupted,
+    Join,
+    Leave,
+    Resumed,
+)
 from trioweb.broadcast._redis import RedisBackend, mask_password
 
 
@@ -248,9 +256,10 @@ async def test_restart_interrupts_then_resumes(
 async def test_join_waiting_when_the_server_goes_away_returns(valkey: _valkey.Valkey) -> None:
     """A join waiting on a server that stopped answering returns once the session is lost
     (it is re-joined when the server is back) rather than hanging."""
-    async with running(valkey.url) as (one, sink):
+    async with running(valkey.url, connect_timeout=1) as (one, sink):
+        await one.listen("room")  # so that its pub/sub connection is of TYPE pubsub
         async with server(valkey.url) as redis, trio.open_nursery() as nursery:
-            await redis.client_pause(3000, coredis.PureToken.WRITE)
+            await redis.client_pause(2000, coredis.PureToken.WRITE)
             nursery.start_soon(one.join, "room", "o1", "ann", {})
             await trio.testing.wait_all_tasks_blocked()
             await redis.client_kill(type_=coredis.PureToken.PUBSUB)
@@ -429,3 +438,102 @@ def test_bad_configuration(url: str, options: dict[str, Any], error: str) -> Non
     """A wrong scheme or presence_ttl is a ValueError at construction, saying what is allowed."""
     with pytest.raises(ValueError, match=error):
         RedisBackend(url, **options)
+
+
+# Two hubs (two "workers") in one process, through the public API -------------------------------
+
+
+async def test_hubs_share_messages_in_order_with_their_types(valkey: _valkey.Valkey) -> None:
+    """A message published on one hub reaches the other hub's subscribers as published (str,
+    bytes, publish_json's text), in publish order."""
+    async with Broadcast(url=valkey.url) as one, Broadcast(url=valkey.url) as two:
+        async with two.subscribe("room") as subscription:
+            for n in range(20):
+                await one.publish("room", f"text {n}")
+                await one.publish("room", bytes([n]))
+            await one.publish_json("room", {"n": [1, 2]})
+            received = [await subscription.receive() for _ in range(41)]
+        expected: list[str | bytes] = []
+        for n in range(20):
+            expected += [f"text {n}", bytes([n])]
+        assert received == [*expected, '{"n":[1,2]}']
+        assert one.stats().topics == {}  # no local subscribers or tracks: nothing kept
+        assert one.stats().backend == valkey.url
+        assert two.stats().connected
+
+
+async def test_presence_and_events_across_hubs(valkey: _valkey.Valkey) -> None:
+    """track() on one hub is in both hubs' presence and its Join and Leave reach the other
+    hub's subscribers with events=True."""
+    async with (
+        Broadcast(url=valkey.url) as one,
+        Broadcast(url=valkey.url) as two,
+        two.subscribe("room", events=True) as subscription,
+    ):
+        async with one.track("room", "ann", {"device": "phone"}):
+            assert await subscription.receive() == Join("room", "ann", {"device": "phone"})
+            assert await one.presence("room") == await two.presence("room")
+            assert await two.presence("room") == {"ann": [{"device": "phone"}]}
+        assert await subscription.receive() == Leave("room", "ann", {"device": "phone"})
+        assert await two.presence("room") == {}
+
+
+@pytest.mark.deadline(10)
+async def test_a_dead_hubs_presence_expires(
+    valkey: _valkey.Valkey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub whose worker dies without cleaning up: its entries leave the other hub's
+    presence within presence_ttl (+ one refresh), with a Leave event."""
+    async with (
+        Broadcast(url=valkey.url, presence_ttl=1) as alive,
+        alive.subscribe("room", events=True) as subscription,
+    ):
+        dying = Broadcast(url=valkey.url, presence_ttl=1)
+        await dying.__aenter__()
+        await dying._backend.join("room", "dead:1", "zed", {})  # type: ignore[union-attr]
+        assert await subscription.receive() == Join("room", "zed", {})
+
+        async def killed() -> None:  # the worker is gone: nothing runs on its behalf
+            await trio.lowlevel.checkpoint()
+
+        monkeypatch.setattr(dying._backend, "_farewell", killed)
+        await dying.__aexit__(None, None, None)
+        died = trio.current_time()
+        assert await subscription.receive() == Leave("room", "zed", {})
+        assert trio.current_time() - died < 1 + 1 / 3 + 0.5
+        assert await alive.presence("room") == {}
+
+
+@pytest.mark.deadline(15)
+async def test_hubs_survive_a_restart(valkey: _valkey.Valkey) -> None:
+    """Restarting the server: subscribers with events get Interrupted then Resumed (with the
+    count lost) and later messages; others get BroadcastInterrupted (close code 1012);
+    stats() counts the interruption and the lost messages."""
+    async with Broadcast(url=valkey.url) as one, Broadcast(url=valkey.url) as two:
+        async with (
+            two.subscribe("room", events=True) as told,
+            two.subscribe("room") as plain,
+            one.subscribe("room", events=True) as publisher_side,
+        ):
+            await valkey.stop()
+            assert isinstance(await told.receive(), Interrupted)
+            assert isinstance(await publisher_side.receive(), Interrupted)
+            with pytest.raises(BroadcastInterrupted) as raised:
+                await plain.receive()
+            assert raised.value.code == 1012
+            await one.publish("room", "lost")
+            await valkey.start()
+            assert await told.receive() == Resumed(0)
+            assert await publisher_side.receive() == Resumed(1)
+            await one.publish("room", "after")
+            assert await told.receive() == "after"
+        stats = one.stats()
+        assert (stats.lost, stats.interruptions, stats.connected) == (1, 1, True)
+
+
+async def test_hub_startup_against_a_closed_port() -> None:
+    """A hub whose server is not there fails to start, naming the URL."""
+    url = f"redis://127.0.0.1:{_valkey.free_port()}/0"
+    with pytest.raises(BroadcastUnavailable, match=f"cannot reach the broadcast backend at {url}"):
+        async with Broadcast(url=url):
+            pass

@@ -383,7 +383,7 @@ class RedisBackend:
             reason,
         )
         assert self._sink is not None
-        self._sink.interrupted(f"the broadcast backend went away: {reason}")
+        self._sink.interrupted(reason)
         return True
 
     async def _read(self, connection: coredis.BaseConnection) -> None:
