@@ -27,7 +27,8 @@ from trioweb.broadcast import (
     Leave,
     Resumed,
 )
-from trioweb.broadcast._redis import RedisBackend, mask_password
+from trioweb.broadcast._redis import RedisBackend
+from trioweb.broadcast._redis_wire import mask_password
 
 
 class Sink:

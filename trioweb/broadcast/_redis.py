@@ -5,8 +5,8 @@ Theory of operation. One ``RedisBackend`` per worker process talks to the server
 pool for commands) plus one pub/sub connection, and it lives as long as both work.
 
 - **Messages.** A topic is the channel ``{prefix}:t:{topic}``. ``publish`` is ``PUBLISH`` of the
-  message behind a one-byte type: ``t`` + UTF-8 text, ``b`` + raw bytes, so str stays str and
-  bytes stay bytes. The worker's one pub/sub connection is subscribed to the topics that have
+  message behind a one-byte type, so str stays str and bytes stay bytes (names and payloads:
+  :mod:`._redis_wire`). The worker's one pub/sub connection is subscribed to the topics that have
   local subscribers; a reader task hands every message to the hub (``sink.deliver``, which
   never blocks). Every worker thus sees one topic in the server's order.
 - **Presence.** A track is the field ``ref`` of the hash ``{prefix}:p:{topic}`` holding
@@ -45,9 +45,19 @@ from typing import TYPE_CHECKING, Any, Final, cast, final
 import attrs
 import trio
 
-from trioweb._json import dumps, loads
+from trioweb._json import loads
 
 from ._events import BroadcastUnavailable, Join, Leave
+from ._redis_wire import (
+    Names,
+    by_key,
+    decode,
+    encode,
+    encode_presence,
+    entry,
+    mask_password,
+    reason,
+)
 
 try:
     import coredis
@@ -68,29 +78,6 @@ BACKOFF_FIRST: Final = 0.1
 BACKOFF_MAX: Final = 5.0
 #: Seconds a stopping backend spends removing its own entries and heartbeat.
 FAREWELL_TIMEOUT: Final = 1.0
-
-
-def mask_password(url: str) -> str:
-    """``url`` with its password (in the user part or a ``password=`` query) shown as ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-    query = "&".join(
-        f"{name}={'***' if name == 'password' else value}"
-        for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    )
-    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost error of ``exc`` (nurseries wrap even one), with its cause, as text."""
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    text = str(exc) or type(exc).__name__
-    if exc.__cause__ is not None:
-        text += f" ({exc.__cause__ or type(exc.__cause__).__name__})"
-    return text
 
 
 @attrs.frozen
@@ -127,7 +114,8 @@ class RedisBackend:
         scheme = urllib.parse.urlsplit(url).scheme
         if scheme not in SCHEMES:
             raise ValueError(
-                f"RedisBackend serves {', '.join(s + '://' for s in SCHEMES)} URLs, not {url!r}"
+                f"RedisBackend serves {', '.join(s + '://' for s in SCHEMES)} URLs,"
+                f" not {mask_password(url)!r}"
             )
         if not presence_ttl > 0:
             raise ValueError(
@@ -140,7 +128,7 @@ class RedisBackend:
         self.worker = secrets.token_hex(8)
         self._raw_url = url
         self._presence_ttl = presence_ttl
-        self._prefix = prefix
+        self._names = Names(prefix)
         self._connect_timeout = connect_timeout
         self._sink: Sink | None = None
         self._started = False
@@ -154,17 +142,6 @@ class RedisBackend:
         self._lost_at_loss = 0
         self._loss_time = 0.0
         self._loss_logged = False
-
-    # -- names on the server --------------------------------------------------------------
-
-    def _channel(self, topic: str) -> bytes:
-        return f"{self._prefix}:t:{topic}".encode()
-
-    def _hash(self, topic: str) -> bytes:
-        return f"{self._prefix}:p:{topic}".encode()
-
-    def _heartbeat_key(self, worker: str) -> bytes:
-        return f"{self._prefix}:w:{worker}".encode()
 
     # -- the hub's calls --------------------------------------------------------------------
 
@@ -183,7 +160,7 @@ class RedisBackend:
                 await nursery.start(self._serve)
                 task_status.started()
         except Exception as exc:  # only the first session's failure gets here
-            raise BroadcastUnavailable(self.url, _reason(exc)) from None
+            raise BroadcastUnavailable(self.url, reason(exc)) from None
         finally:
             if self._started:
                 with trio.CancelScope(shield=True), trio.move_on_after(FAREWELL_TIMEOUT):
@@ -193,17 +170,16 @@ class RedisBackend:
         """``PUBLISH`` ``message`` (str or bytes) on ``topic``'s channel; a checkpoint. During an
         outage (or if the command fails) the message is counted in :attr:`lost` and logged;
         nothing is raised."""
-        payload = b"t" + message.encode() if isinstance(message, str) else b"b" + message
         client = self._client
         if not self.connected or client is None:
             await trio.lowlevel.checkpoint()
-            reason = "the broadcast backend is reconnecting"
+            why = "the broadcast backend is reconnecting"
         else:
             try:
-                await client.publish(self._channel(topic), payload)
+                await client.publish(self._names.channel(topic), encode(message))
                 return
             except Exception as exc:
-                reason = _reason(exc)
+                why = reason(exc)
         self.lost += 1
         if not self._loss_logged:
             self._loss_logged = True
@@ -211,7 +187,7 @@ class RedisBackend:
                 "a message to %r was lost (%s); messages published until %s is back are lost"
                 " too (counted in hub.stats().lost)",
                 topic,
-                reason,
+                why,
                 self.url,
             )
 
@@ -251,13 +227,13 @@ class RedisBackend:
             try:
                 entries = await self._live_entries(client, topic)
             except Exception as exc:
-                logger.debug("presence of %r from this worker only: %s", topic, _reason(exc))
+                logger.debug("presence of %r from this worker only: %s", topic, reason(exc))
             else:
-                return _by_key(entries.values())
+                return by_key(entries.values())
         else:
             await trio.lowlevel.checkpoint()
         mine = {ref: (t.key, t.meta) for ref, t in self._tracks.items() if t.topic == topic}
-        return _by_key(mine[ref] for ref in sorted(mine))
+        return by_key(mine[ref] for ref in sorted(mine))
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -272,7 +248,7 @@ class RedisBackend:
             except Exception as exc:
                 if not self._started:
                     raise
-                if self._lose(_reason(exc)):
+                if self._lose(reason(exc)):
                     delay = BACKOFF_FIRST
             status = trio.TASK_STATUS_IGNORED
             await trio.sleep(delay)
@@ -318,7 +294,7 @@ class RedisBackend:
         """Send ``command`` (``SUBSCRIBE`` or ``UNSUBSCRIBE``) for ``topics``' channels and wait
         until the server confirmed each (bounded: ``TooSlowError``)."""
         assert self._connection is not None
-        waiting = {self._channel(topic): trio.Event() for topic in topics}
+        waiting = {self._names.channel(topic): trio.Event() for topic in topics}
         self._acks.update(waiting)
         self._connection.send_command(command, *waiting)
         with trio.fail_after(self._connect_timeout):
@@ -364,13 +340,13 @@ class RedisBackend:
         assert self._sink is not None
         self._sink.resumed(lost)
 
-    def _lose(self, reason: str) -> bool:
+    def _lose(self, why: str) -> bool:
         """A session failed: if it was up, this is the start of an outage (True)."""
         for op in self._ops:
             if op.done is not None:
                 op.done.set()
         if not self.connected:
-            logger.debug("reconnecting to %s failed: %s", self.url, reason)
+            logger.debug("reconnecting to %s failed: %s", self.url, why)
             return False
         self.connected = False
         self.interruptions += 1
@@ -380,23 +356,22 @@ class RedisBackend:
             "lost the broadcast backend at %s (%s); reconnecting, messages published until it"
             " is back are lost",
             self.url,
-            reason,
+            why,
         )
         assert self._sink is not None
-        self._sink.interrupted(reason)
+        self._sink.interrupted(why)
         return True
 
     async def _read(self, connection: coredis.BaseConnection) -> None:
         """Hand each message to the hub; set the events of confirmed (un)subscriptions."""
-        start = len(self._channel(""))
         assert self._sink is not None
         async for push in connection.push_messages:
             kind, channel = push[0], cast(bytes, push[1])
             if kind != b"message":  # b"subscribe" or b"unsubscribe", with the channel
                 self._acks.pop(channel).set()
                 continue
-            topic = channel[start:].decode()
-            item = _decode(topic, cast(bytes, push[2]))
+            topic = self._names.topic(channel)
+            item = decode(topic, cast(bytes, push[2]))
             if item is None:
                 logger.warning("ignored a message on %r that trioweb did not publish", topic)
             else:
@@ -412,7 +387,7 @@ class RedisBackend:
 
     async def _beat(self, client: coredis.Redis[bytes]) -> None:
         ttl = max(1, round(self._presence_ttl * 1000))
-        await client.set(self._heartbeat_key(self.worker), b"1", px=ttl)
+        await client.set(self._names.heartbeat(self.worker), b"1", px=ttl)
 
     # -- the queue of changes -----------------------------------------------------------------
 
@@ -450,15 +425,15 @@ class RedisBackend:
             await self._wake.park()
 
     async def _put(self, client: coredis.Redis[bytes], ref: str, track: _Track) -> None:
-        entry = {"key": track.key, "meta": track.meta, "worker": self.worker}
-        if await client.hset(self._hash(track.topic), {ref: dumps(entry)}):
-            event = dumps({"key": track.key, "meta": track.meta})
-            await client.publish(self._channel(track.topic), b"j" + event.encode())
+        value = entry(track.key, track.meta, self.worker)
+        if await client.hset(self._names.hash(track.topic), {ref: value}):
+            announce = encode_presence(Join, track.key, track.meta)
+            await client.publish(self._names.channel(track.topic), announce)
 
     async def _remove(self, client: coredis.Redis[bytes], ref: str, track: _Track) -> None:
-        if await client.hdel(self._hash(track.topic), [ref]):
-            event = dumps({"key": track.key, "meta": track.meta})
-            await client.publish(self._channel(track.topic), b"l" + event.encode())
+        if await client.hdel(self._names.hash(track.topic), [ref]):
+            announce = encode_presence(Leave, track.key, track.meta)
+            await client.publish(self._names.channel(track.topic), announce)
 
     async def _live_entries(
         self, client: coredis.Redis[bytes], topic: str
@@ -467,20 +442,20 @@ class RedisBackend:
         entries of workers whose heartbeat is gone."""
         entries = {
             ref.decode(): loads(value)
-            for ref, value in (await client.hgetall(self._hash(topic))).items()
+            for ref, value in (await client.hgetall(self._names.hash(topic))).items()
         }
         alive = {self.worker: True}
-        for entry in entries.values():
-            worker = entry["worker"]
+        for found in entries.values():
+            worker = found["worker"]
             if worker not in alive:
-                alive[worker] = bool(await client.exists([self._heartbeat_key(worker)]))
+                alive[worker] = bool(await client.exists([self._names.heartbeat(worker)]))
         live = {}
         for ref in sorted(entries):
-            entry = entries[ref]
-            if alive[entry["worker"]]:
-                live[ref] = (entry["key"], entry["meta"])
+            found = entries[ref]
+            if alive[found["worker"]]:
+                live[ref] = (found["key"], found["meta"])
             else:
-                await self._remove(client, ref, _Track(topic, entry["key"], entry["meta"]))
+                await self._remove(client, ref, _Track(topic, found["key"], found["meta"]))
         return live
 
     async def _farewell(self) -> None:
@@ -494,34 +469,11 @@ class RedisBackend:
                         await self._remove(client, op.ref, op.track)
                 for ref, track in self._tracks.items():
                     await self._remove(client, ref, track)
-                await client.delete([self._heartbeat_key(self.worker)])
+                await client.delete([self._names.heartbeat(self.worker)])
         except Exception as exc:
             logger.warning(
                 "could not remove this worker's presence from %s (%s); it expires within"
                 " presence_ttl",
                 self.url,
-                _reason(exc),
+                reason(exc),
             )
-
-
-def _decode(topic: str, data: bytes) -> Message | Join | Leave | None:
-    """A message as published (see the module's wire format), or None if it is not one."""
-    kind, body = data[:1], data[1:]
-    try:
-        if kind == b"t":
-            return body.decode()
-        if kind == b"b":
-            return body
-        if kind in (b"j", b"l"):
-            entry = loads(body)
-            return (Join if kind == b"j" else Leave)(topic, entry["key"], entry["meta"])
-    except (ValueError, KeyError, TypeError):
-        pass
-    return None
-
-
-def _by_key(entries: Any) -> dict[str, list[dict[str, Any]]]:
-    present: dict[str, list[dict[str, Any]]] = {}
-    for key, meta in entries:
-        present.setdefault(key, []).append(meta)
-    return present
