@@ -1,9 +1,9 @@
-"""Many workers for real: two Hypercorn trio worker processes serving tests/apps/broadcast_chat.py
-on ports of their own, sharing rooms and presence through a real Valkey server
-(tests/_valkey.py); websocket clients on different workers talk to each other, the server is
-restarted mid-test and a worker is killed. Every process started here is stopped, also when the
-test fails (``_e2e.running`` kills the worker's process group; the ``valkey`` fixture stops the
-server)."""
+"""Many workers for real: two Hypercorn trio worker processes serving the how-to's example
+(docs/examples/broadcast_workers.py) on ports of their own, sharing rooms and presence through a
+real Valkey server (tests/_valkey.py); websocket clients on different workers talk to each
+other, the server is restarted mid-test and a worker is killed. Every process started here is
+stopped, also when the test fails (``_e2e.running`` kills the worker's process group; the
+``valkey`` fixture stops the server)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import _valkey
 import httpx
 import pytest
 import trio
+from _docs import load_example
 from _e2e import HYPERCORN, Command, running
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
@@ -31,8 +32,8 @@ TTL = 2.0
 @asynccontextmanager
 async def worker(valkey: _valkey.Valkey) -> AsyncIterator[tuple[Command, str]]:
     """A Hypercorn trio worker process serving the chat on a port of its own, and its URL."""
-    env = {"BROADCAST_URL": valkey.url, "BROADCAST_PRESENCE_TTL": str(TTL)}
-    argv = ("-k", "trio", "--bind", "127.0.0.1:0", "tests.apps.broadcast_chat:app")
+    env = {"TRIOWEB_BROADCAST_URL": valkey.url, "TRIOWEB_BROADCAST_PRESENCE_TTL": str(TTL)}
+    argv = ("-k", "trio", "--bind", "127.0.0.1:0", "docs.examples.broadcast_workers:app")
     async with running(*HYPERCORN, *argv, env=env) as command:
         yield command, (await command.wait_for(RUNNING_ON))[1]
 
@@ -140,3 +141,19 @@ async def test_two_workers_share_rooms_and_presence_and_survive_restarts(
             await until(bob_gone)
             assert trio.current_time() - killed < TTL + TTL / 3 + 1
             assert sorted(await presence(one)) == ["ann"]
+
+
+async def test_the_example_runs_in_memory_without_a_server_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without TRIOWEB_BROADCAST_URL the example's hub is in memory: one process, no server."""
+    monkeypatch.delenv("TRIOWEB_BROADCAST_URL", raising=False)
+    example = load_example("broadcast_workers")
+    async with example.app.test_client() as client:
+        assert (await (await client.get("/stats")).get_json())["backend"] == "memory://"
+        async with client.websocket("/ws/lobby/ann") as ann:
+            assert await ann.receive() == "welcome ann"
+            present = await (await client.get("/presence/lobby")).get_json()
+            assert present == {"ann": [{"worker": os.getpid()}]}
+            await ann.send("hi")
+            assert await ann.receive() == "ann: hi"

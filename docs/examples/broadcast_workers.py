@@ -1,6 +1,6 @@
-"""A small chat for the multi-worker test (tests/test_broadcast_workers.py): every worker process
-serving it shares rooms and presence through the Redis/Valkey server of ``BROADCAST_URL`` (from
-the environment; ``BROADCAST_PRESENCE_TTL`` seconds, default 30)."""
+"""A chat room per URL that works with any number of workers: set TRIOWEB_BROADCAST_URL to a
+Redis or Valkey server (``redis://127.0.0.1:6379/0``) and every worker shares the rooms and who
+is in them; without it the hub is in memory (one process)."""
 
 import os
 from typing import Any
@@ -9,8 +9,8 @@ from trioweb import TrioWeb, websocket
 from trioweb.broadcast import Broadcast
 
 app = TrioWeb(__name__)
-app.config["BROADCAST_URL"] = os.environ["BROADCAST_URL"]
-hub = Broadcast(app, presence_ttl=float(os.environ.get("BROADCAST_PRESENCE_TTL", "30")))
+app.config.from_prefixed_env()  # TRIOWEB_BROADCAST_URL -> app.config["BROADCAST_URL"]
+hub = Broadcast(app, presence_ttl=app.config.get("BROADCAST_PRESENCE_TTL", 30.0))
 
 
 @app.websocket("/ws/<room>/<name>")
@@ -25,13 +25,16 @@ async def chat(room: str, name: str) -> None:
 
 @app.get("/presence/<room>")
 async def presence(room: str) -> dict[str, Any]:
+    """Who is in ``room``, from every worker: name -> one entry per connection."""
     return await hub.presence(room)
 
 
 @app.get("/stats")
 async def stats() -> dict[str, Any]:
+    """This worker's view of the hub: is its server reachable, what was lost."""
     current = hub.stats()
     return {
+        "backend": current.backend,
         "connected": current.connected,
         "interruptions": current.interruptions,
         "lost": current.lost,
