@@ -660,3 +660,45 @@ async def test_prices_example_stats_list_topics_with_subscribers() -> None:
         async with client.websocket("/prices"):
             stats = await (await client.get("/stats")).get_json()
     assert stats == {"prices": {"subscribers": 1, "dropped": 0, "cut": 0}}
+
+
+async def test_the_hub_starts_again_after_the_app_nursery_crashed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A task on app.nursery that raises takes the hub's task with it: open subscriptions end
+    with BroadcastInterrupted, a warning says so, and the next use starts the hub again."""
+    app = TrioWeb(__name__)
+    hub = Broadcast(app)
+
+    async def crash() -> None:
+        await trio.lowlevel.checkpoint()
+        raise KeyError("crash")
+
+    async def serve() -> None:
+        async with app.test_client():
+            async with hub.subscribe("t") as before:
+                assert app.nursery is not None
+                app.nursery.start_soon(crash)
+                with pytest.raises(BroadcastInterrupted):
+                    await before.receive()
+            await trio.testing.wait_all_tasks_blocked()  # the new app nursery is open
+            async with hub.subscribe("t") as after:
+                await hub.publish("t", "again")
+                assert await after.receive() == "again"
+
+    with pytest.raises(KeyError):  # the test client raises what the app nursery's tasks raised
+        await serve()
+    assert "the broadcast hub was cancelled with the app nursery" in caplog.text
+
+
+async def test_the_hub_says_how_when_it_cannot_start_again() -> None:
+    """While the crashed app nursery is still closing, using the hub is the usual
+    RuntimeError."""
+    app = TrioWeb(__name__)
+    hub = Broadcast(app)
+    async with app.test_client():
+        hub._local.stop()  # as if the task had ended; its old nursery is still open
+        hub._local.backend = None
+        await assert_raises_at_a_checkpoint(
+            lambda: hub.publish("t", "x"), RuntimeError, "while the app is serving"
+        )
