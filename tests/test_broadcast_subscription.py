@@ -120,9 +120,10 @@ async def test_cancelled_scope_leaves_nothing_behind(hub: Broadcast) -> None:
 
 
 async def test_receive_after_the_block_is_closed(hub: Broadcast) -> None:
-    """Once the block ends, receive raises trio.ClosedResourceError (at a checkpoint)."""
+    """Once the block ends, receive raises trio.ClosedResourceError (at a checkpoint), also
+    with messages left unread."""
     async with hub.subscribe("t") as subscription:
-        pass
+        await hub.publish("t", "never read")
     await assert_raises_at_a_checkpoint(subscription.receive, trio.ClosedResourceError, "has ended")
 
 
