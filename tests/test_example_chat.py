@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import trio
+from _docs import load_example
 from _e2e import served
 from trio_websocket import open_websocket_url
 
@@ -420,6 +421,27 @@ async def test_client_that_stops_reading_is_cut_with_1013_and_nobody_waits(
         assert closed.code == 1013
         assert "too slow" in closed.reason
         assert await ann.receive_json() == {"type": "leave", "name": "bob"}
+
+
+# The tutorial's first step: docs/examples/chat_rooms.py ------------------------------------------
+
+
+async def test_first_step_relays_each_message_to_everyone_in_its_room() -> None:
+    """The few-line version: what a client sends (text or bytes, as sent) reaches every client
+    of its room, the sender too, and nobody in another room."""
+    rooms = load_example("chat_rooms").app
+    async with (
+        rooms.test_client() as client,
+        client.websocket("/rooms/lobby") as ann,
+        client.websocket("/rooms/lobby") as bob,
+        client.websocket("/rooms/kitchen") as carol,
+    ):
+        for message in ["hello", b"\x00 bytes", ""]:
+            await ann.send(message)
+            assert await ann.receive() == message
+            assert await bob.receive() == message
+        await carol.send("kitchen only")
+        assert await carol.receive() == "kitchen only"
 
 
 # On a real server --------------------------------------------------------------------------------

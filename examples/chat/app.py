@@ -56,12 +56,14 @@ HEARTBEAT_TIMEOUT = 4000
 
 @app.get("/")
 async def index() -> str:
+    """The chat page; ``/?room=kitchen`` prefills the room."""
     room = request.args.get("room", "lobby")
     return await render_template("index.html", room=room if ROOM.fullmatch(room) else "lobby")
 
 
 @app.websocket("/ws/rooms/<room>")
 async def chat(room: str) -> Any:
+    """One user in one room, from joining until the websocket goes."""
     name = websocket.args.get("name", "").strip()
     problem = room_problem(room) or name_problem(name)
     if problem is not None:
