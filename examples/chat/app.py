@@ -140,7 +140,7 @@ async def post_message(room: str) -> Any:
     problem = room_problem(room) or name_problem(name) or text_problem(text)
     if problem is not None:
         return {"error": problem}, 400
-    message = {"type": "message", "name": name.strip(), "text": text}
+    message = {"type": "message", "name": data["name"].strip(), "text": text}
     await hub.publish_json(f"room:{room}", message)
     return message, 202
 
