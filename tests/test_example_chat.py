@@ -8,7 +8,10 @@ real Hypercorn with trio-websocket clients. The heartbeat and slow-client tests 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import Any
 import pytest
 import trio
 from _docs import load_example
-from _e2e import served
+from _e2e import ROOT, served
 from trio_websocket import open_websocket_url
 
 from examples.chat import app as chat
@@ -102,6 +105,29 @@ def test_script_shows_text_never_html() -> None:
     script = (CHAT / "static" / "chat.js").read_text()
     assert "textContent" in script
     assert re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", script) is None
+
+
+@pytest.mark.parametrize(
+    ("environment", "url"),
+    [({}, "memory://"), ({"BROADCAST_URL": "redis://valkey:6379/0"}, "redis://valkey:6379/0")],
+)
+def test_broadcast_url_comes_from_the_environment(environment: dict[str, str], url: str) -> None:
+    """``BROADCAST_URL`` in the environment, as the README sets it, chooses the hub's backend;
+    without it the hub is in memory."""
+    env = {key: value for key, value in os.environ.items() if key != "BROADCAST_URL"}
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from examples.chat.app import app; print(app.config['BROADCAST_URL'])",
+        ],
+        cwd=ROOT,
+        env={**env, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == url
 
 
 # Joining -----------------------------------------------------------------------------------------
