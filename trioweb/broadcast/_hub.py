@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from .. import _json
-from .._ctx import websocket as current_websocket
+from .._ctx import _get_websocket
 from .._errors import lone_exception
 from ._backend import Backend, backend_for, redact
 from ._events import BroadcastStats, Overflow
@@ -372,7 +372,11 @@ class _Forward:
     async def __aenter__(self) -> Subscription:
         websocket = self._websocket
         if websocket is None:
-            websocket = current_websocket._get_current_object()  # type: ignore[attr-defined]
+            try:
+                websocket = _get_websocket()
+            except RuntimeError:
+                await trio.lowlevel.checkpoint()
+                raise
         stack = AsyncExitStack()
         await stack.enter_async_context(self._subscription)
         try:

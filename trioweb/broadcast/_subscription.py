@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, NoReturn, final
 
 import trio
 
@@ -184,10 +184,9 @@ class Subscription:
     def _fail(self, error: BaseException) -> None:
         """End the subscription with ``error``: ``receive()`` raises it once the buffer is
         empty. Leaves the topic at once, so fan-out no longer spends time on it."""
-        if self._error is None:
-            self._error = error
-            self._end()
-            self._local.remove(self)
+        self._error = error
+        self._end()
+        self._local.remove(self)
 
     def interrupt(self, reason: str) -> None:
         """The backend lost its server: fail with :class:`BroadcastInterrupted`."""
@@ -220,12 +219,11 @@ class Subscription:
                 await trio.lowlevel.checkpoint()
             else:
                 await self._wait()
-            while not items:
-                if self._size >= 0:
-                    await self._wait()
-                else:
-                    self._raise_ended()
-            return items.popleft()
+            # Only deliver() (which appends) and _end() (capacity -1) wake the receiver, and
+            # only the receiver or a cut (which ends) empties the buffer.
+            if items:
+                return items.popleft()
+            self._raise_ended()
         finally:
             self._busy = False
 
@@ -245,7 +243,7 @@ class Subscription:
         self._waiter = None
         return trio.lowlevel.Abort.SUCCEEDED
 
-    def _raise_ended(self) -> None:
+    def _raise_ended(self) -> NoReturn:
         if self._error is not None:
             raise self._error
         raise trio.ClosedResourceError(
