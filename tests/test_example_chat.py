@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from _broadcast import FakeBackend
 from _docs import load_example
 from _e2e import ROOT, TRIOWEB, running, served
 from trio_websocket import open_websocket_url
@@ -393,6 +394,22 @@ async def test_post_to_a_bad_room_is_refused() -> None:
         response = await client.post("/api/rooms/a.b/messages", json={"name": "n", "text": "t"})
         assert response.status_code == 400
         assert "1 to 32 letters" in (await response.get_json())["error"]
+
+
+async def test_page_is_told_when_the_hub_loses_its_server_and_finds_it_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the hub's server goes away and comes back, users get ``interrupted`` (with the
+    reason) and ``resumed`` (with how many messages were lost), and the chat carries on."""
+    backend = FakeBackend()
+    monkeypatch.setattr("trioweb.broadcast._hub.backend_for", lambda url, **options: backend)
+    async with app.test_client() as client, joined(client, "ann") as ann:
+        backend.lose_server("connection reset")
+        assert await ann.receive_json() == {"type": "interrupted", "reason": "connection reset"}
+        backend.find_server(lost=3)
+        assert await ann.receive_json() == {"type": "resumed", "lost": 3}
+        await ann.send_json({"type": "message", "text": "still here"})
+        assert await ann.receive_json() == said("ann", "still here")
 
 
 # Heartbeat and slow clients ----------------------------------------------------------------------
