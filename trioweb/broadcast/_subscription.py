@@ -46,6 +46,7 @@ class Subscription:
     """
 
     __slots__ = (
+        "_abort_waiting",
         "_busy",
         "_error",
         "_items",
@@ -78,6 +79,9 @@ class Subscription:
         self._items: deque[Item] = deque()
         self._size = buffer
         self._waiter: trio.lowlevel.Task | None = None
+        # self._abort, bound once while open (a bound method less per wait); None once ended,
+        # so the cycle it makes goes with the subscription.
+        self._abort_waiting: Any = None
         self._busy = False
         self._error: BaseException | None = None
         self._state = _NEW
@@ -102,6 +106,7 @@ class Subscription:
                 "this subscription was used before: call hub.subscribe() for each `async with`"
             )
         self._state = _OPEN
+        self._abort_waiting = self._abort
         try:
             await self._local.open(self)
         except BaseException:
@@ -134,6 +139,7 @@ class Subscription:
     def _end(self) -> None:
         """Take no more deliveries and wake the receiver (to raise)."""
         self._size = -1
+        self._abort_waiting = None
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -217,8 +223,15 @@ class Subscription:
         try:
             if items or self._size < 0:
                 await trio.lowlevel.checkpoint()
-            else:
-                await self._wait()
+            else:  # wait here, not in a helper: a coroutine less per message
+                if self._state is _NEW:
+                    await trio.lowlevel.checkpoint()
+                    raise RuntimeError(
+                        "receive() on a subscription that was not entered: use"
+                        " `async with hub.subscribe(topic) as subscription:`"
+                    )
+                self._waiter = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(self._abort_waiting)
             # Only deliver() (which appends) and _end() (capacity -1) wake the receiver, and
             # only the receiver or a cut (which ends) empties the buffer.
             if items:
@@ -228,16 +241,6 @@ class Subscription:
             self._busy = False
 
     __anext__ = receive
-
-    async def _wait(self) -> None:
-        if self._state is _NEW:
-            await trio.lowlevel.checkpoint()
-            raise RuntimeError(
-                "receive() on a subscription that was not entered: use"
-                " `async with hub.subscribe(topic) as subscription:`"
-            )
-        self._waiter = trio.lowlevel.current_task()
-        await trio.lowlevel.wait_task_rescheduled(self._abort)
 
     def _abort(self, raise_cancel: Any) -> trio.lowlevel.Abort:
         self._waiter = None
