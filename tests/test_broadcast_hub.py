@@ -12,7 +12,8 @@ import trio
 import trio.testing
 from _broadcast import FakeBackend, running_hub, schedule_points
 from _checkpoints import assert_raises_at_a_checkpoint
-from _ws import closed_by_app
+from _docs import load_example
+from _ws import closed_by_app, refusal
 
 import trioweb._json
 from trioweb import LifespanError, TrioWeb, WebsocketClosed, websocket
@@ -625,3 +626,79 @@ async def test_log_nothing_in_normal_use(hub: Broadcast, caplog: pytest.LogCaptu
             await hub.publish("t", "x")
             await subscription.receive()
     assert caplog.records == []
+
+
+# The docs' examples (their happy paths are docs/examples/tests/test_broadcasting.py) ------------
+
+rooms_example = load_example("broadcast_rooms")
+presence_example = load_example("broadcast_presence")
+prices_example = load_example("broadcast_prices")
+
+
+@pytest.mark.parametrize("body", [{"txt": "x"}, ["text"], {"text": 1}])
+async def test_rooms_example_refuses_a_bad_announcement(body: Any) -> None:
+    """An announcement without a text is a 400 that says what to send."""
+    async with rooms_example.app.test_client() as client:
+        response = await client.post("/rooms/lobby/announcements", json=body)
+    assert response.status_code == 400
+    assert "send {&#34;text&#34;: &#34;...&#34;}" in (await response.get_data(as_text=True))
+
+
+async def test_presence_example_needs_a_name() -> None:
+    """Without ?name= the handshake is refused with 400, and nobody is present."""
+    response = await refusal(presence_example.app, "/rooms/lobby")
+    assert response.status_code == 400
+    async with presence_example.app.test_client() as client:
+        response = await client.get("/rooms/lobby/online")
+        assert await response.get_json() == {"online": []}
+
+
+async def test_prices_example_stats_list_topics_with_subscribers() -> None:
+    """/stats lists the topics that have subscribers, with their drops."""
+    async with prices_example.app.test_client() as client:
+        assert await (await client.get("/stats")).get_json() == {}
+        async with client.websocket("/prices"):
+            stats = await (await client.get("/stats")).get_json()
+    assert stats == {"prices": {"subscribers": 1, "dropped": 0, "cut": 0}}
+
+
+async def test_the_hub_starts_again_after_the_app_nursery_crashed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A task on app.nursery that raises takes the hub's task with it: open subscriptions end
+    with BroadcastInterrupted, a warning says so, and the next use starts the hub again."""
+    app = TrioWeb(__name__)
+    hub = Broadcast(app)
+
+    async def crash() -> None:
+        await trio.lowlevel.checkpoint()
+        raise KeyError("crash")
+
+    async def serve() -> None:
+        async with app.test_client():
+            async with hub.subscribe("t") as before:
+                assert app.nursery is not None
+                app.nursery.start_soon(crash)
+                with pytest.raises(BroadcastInterrupted):
+                    await before.receive()
+            await trio.testing.wait_all_tasks_blocked()  # the new app nursery is open
+            async with hub.subscribe("t") as after:
+                await hub.publish("t", "again")
+                assert await after.receive() == "again"
+
+    with pytest.raises(KeyError):  # the test client raises what the app nursery's tasks raised
+        await serve()
+    assert "the broadcast hub was cancelled with the app nursery" in caplog.text
+
+
+async def test_the_hub_says_how_when_it_cannot_start_again() -> None:
+    """While the crashed app nursery is still closing, using the hub is the usual
+    RuntimeError."""
+    app = TrioWeb(__name__)
+    hub = Broadcast(app)
+    async with app.test_client():
+        hub._local.stop()  # as if the task had ended; its old nursery is still open
+        hub._local.backend = None
+        await assert_raises_at_a_checkpoint(
+            lambda: hub.publish("t", "x"), RuntimeError, "while the app is serving"
+        )

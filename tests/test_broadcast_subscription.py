@@ -120,9 +120,10 @@ async def test_cancelled_scope_leaves_nothing_behind(hub: Broadcast) -> None:
 
 
 async def test_receive_after_the_block_is_closed(hub: Broadcast) -> None:
-    """Once the block ends, receive raises trio.ClosedResourceError (at a checkpoint)."""
+    """Once the block ends, receive raises trio.ClosedResourceError (at a checkpoint), also
+    with messages left unread."""
     async with hub.subscribe("t") as subscription:
-        pass
+        await hub.publish("t", "never read")
     await assert_raises_at_a_checkpoint(subscription.receive, trio.ClosedResourceError, "has ended")
 
 
@@ -333,3 +334,36 @@ async def test_too_slow_escaping_a_handler_closes_1013_without_a_traceback(
     assert (code, reason, messages) == (1013, "too slow: 2 messages of 'room' unread", [])
     assert not [record for record in caplog.records if record.exc_info]
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_a_subscription_in_a_handlers_child_task_ends_with_the_client() -> None:
+    """A child task of a websocket handler subscribes and sends; when the client leaves, the
+    handler's cancellation ends the subscription: no subscriber, no topic in stats."""
+    app = TrioWeb(__name__)
+    hub = Broadcast(app)
+    ended: list[str] = []
+
+    async def relay(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with hub.subscribe("news") as subscription:
+                task_status.started()
+                async for message in subscription:
+                    await websocket.send(message)
+        finally:
+            ended.append("relay")
+
+    @app.websocket("/news")
+    async def news() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(relay)
+            await websocket.accept()
+            async for _ in websocket:
+                pass
+
+    async with app.test_client() as client:
+        async with client.websocket("/news") as ws:
+            await hub.publish("news", "first")
+            assert await ws.receive() == "first"
+            assert hub.stats().topics["news"].subscribers == 1
+        assert ended == ["relay"]
+        assert hub.stats().topics == {}

@@ -13,6 +13,7 @@ deliveries.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, final
 
 import trio
@@ -106,11 +107,13 @@ class _Topic:
 class _Local:
     """Topics by name, and the backend while the hub runs (``None`` when stopped)."""
 
-    __slots__ = ("backend", "topics")
+    __slots__ = ("backend", "revive", "topics")
 
-    def __init__(self) -> None:
+    def __init__(self, revive: Callable[[str], Awaitable[Backend]]) -> None:
         self.topics: dict[str, _Topic] = {}
         self.backend: Backend | None = None
+        #: The hub's way to get a backend when it is not running: restart, or RuntimeError.
+        self.revive = revive
 
     def topic(self, name: str) -> _Topic:
         topic = self.topics.get(name)
@@ -128,8 +131,7 @@ class _Local:
         """Register ``sub`` with its topic and make sure the backend delivers the topic."""
         backend = self.backend
         if backend is None:
-            await trio.lowlevel.checkpoint()
-            raise not_running("subscribe")
+            backend = await self.revive("subscribe")
         topic = self.topic(sub.topic)
         sub._topic = topic
         topic.add(sub)

@@ -129,10 +129,12 @@ class Subscription:
             await trio.lowlevel.cancel_shielded_checkpoint()
 
     def close(self) -> None:
-        """End the subscription now: it leaves its topic; a task waiting in :meth:`receive`
-        gets ``trio.ClosedResourceError``. Closing again does nothing."""
+        """End the subscription now: it leaves its topic and forgets what it buffered;
+        :meth:`receive` (also one waiting now) raises ``trio.ClosedResourceError``. Closing
+        again does nothing."""
         if self._state is _OPEN:
             self._state = _ENDED
+            self._items.clear()
             self._end()
             self._local.remove(self)
 
