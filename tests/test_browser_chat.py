@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -54,9 +54,11 @@ FLAGS = (
 TEXTS = "return Array.from(document.querySelectorAll(arguments[0]), (e) => e.textContent.trim())"
 
 
-def require_browser() -> None:
+def require_browser(
+    environ: Mapping[str, str] = os.environ, binaries: Sequence[Path] = _browser.BINARIES
+) -> None:
     """Skip the test without a browser (fail it under ``CI=true``)."""
-    verdict = _browser.unavailable(os.environ)
+    verdict = _browser.unavailable(environ, binaries)
     if verdict is not None:
         fail, reason = verdict
         if fail:
@@ -329,19 +331,27 @@ def test_setup_runner_reports_a_command_that_cannot_start(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    ("environ", "fail"), [({}, False), ({"CI": "false"}, False), ({"CI": "true"}, True)]
+    ("environ", "outcome"),
+    [
+        ({}, pytest.skip.Exception),
+        ({"CI": "false"}, pytest.skip.Exception),
+        ({"CI": "true"}, pytest.fail.Exception),
+    ],
 )
 def test_missing_browser_skips_except_under_ci(
-    tmp_path: Path, environ: dict[str, str], fail: bool
+    tmp_path: Path, environ: dict[str, str], outcome: type[BaseException]
 ) -> None:
-    """Without a browser the test skips with the install command; with CI=true it fails."""
-    verdict = _browser.unavailable(environ, [tmp_path / "chromium"])
-    assert verdict is not None
-    assert verdict[0] is fail
-    assert "`sudo apt-get install chromium chromium-driver`" in verdict[1]
-    assert ("CI=true" in verdict[1]) is fail
+    """Without a browser the test skips, naming the install command; with CI=true it fails."""
+    with pytest.raises(outcome) as raised:
+        require_browser(environ, [tmp_path / "chromium"])
+    reason = str(raised.value)
+    assert reason.startswith(f"no browser: {tmp_path / 'chromium'} not found; ")
+    assert "`sudo apt-get install chromium chromium-driver`" in reason
+    assert ("CI=true, so a missing browser is a failure" in reason) is (
+        outcome is not pytest.skip.Exception
+    )
 
 
 def test_present_browser_is_available(tmp_path: Path) -> None:
     """With the programs there, nothing stops the browser test, CI or not."""
-    assert _browser.unavailable({"CI": "true"}, [executable(tmp_path / "chromium")]) is None
+    require_browser({"CI": "true"}, [executable(tmp_path / "chromium")])
