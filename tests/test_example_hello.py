@@ -1,4 +1,4 @@
-"""examples/hello.py, the app the README runs, does what the README says."""
+"""examples/hello.py, the smallest example app, does what its docstring says."""
 
 from __future__ import annotations
 
