@@ -30,7 +30,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.apps.chat_standin import app
+from examples.chat.app import app
 
 #: Where the screenshot of the second page is kept (``.artifacts/`` is not committed).
 SCREENSHOT = ROOT / ".artifacts" / "chat-two-pages.png"
@@ -47,7 +47,7 @@ FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=800,700",
+    "--window-size=1000,1100",
 )
 
 #: The texts of the elements ``selector`` matches, read in one go (no stale elements).
@@ -182,6 +182,7 @@ def two_pages(url: str, profiles: Path, screenshot: Path) -> None:
         bob.sees_message("bob", "hi alice, bob here")
 
         screenshot.parent.mkdir(parents=True, exist_ok=True)
+        bob.driver.execute_script("window.scrollTo(0, 0)")  # the header, with the status
         assert bob.driver.save_screenshot(str(screenshot)), "the screenshot was not written"
 
 
