@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -17,10 +18,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
+from _broadcast import FakeBackend
 from _docs import load_example
-from _e2e import ROOT, served
+from _e2e import ROOT, TRIOWEB, running, served
 from trio_websocket import open_websocket_url
 
 from examples.chat import app as chat
@@ -393,6 +396,22 @@ async def test_post_to_a_bad_room_is_refused() -> None:
         assert "1 to 32 letters" in (await response.get_json())["error"]
 
 
+async def test_page_is_told_when_the_hub_loses_its_server_and_finds_it_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the hub's server goes away and comes back, users get ``interrupted`` (with the
+    reason) and ``resumed`` (with how many messages were lost), and the chat carries on."""
+    backend = FakeBackend()
+    monkeypatch.setattr("trioweb.broadcast._hub.backend_for", lambda url, **options: backend)
+    async with app.test_client() as client, joined(client, "ann") as ann:
+        backend.lose_server("connection reset")
+        assert await ann.receive_json() == {"type": "interrupted", "reason": "connection reset"}
+        backend.find_server(lost=3)
+        assert await ann.receive_json() == {"type": "resumed", "lost": 3}
+        await ann.send_json({"type": "message", "text": "still here"})
+        assert await ann.receive_json() == said("ann", "still here")
+
+
 # Heartbeat and slow clients ----------------------------------------------------------------------
 
 
@@ -497,3 +516,38 @@ async def test_chat_on_hypercorn_with_real_websockets() -> None:
             assert json.loads(await ann.get_message()) == {"type": "leave", "name": "bob"}
             page = await http.get("/")
             assert '<ul id="messages">' in page.text
+
+
+# The README ---------------------------------------------------------------------------------------
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_runs_the_chat_and_shows_the_first_step() -> None:
+    """The README's first command starts this chat on port 5000, and its code sample is the
+    tutorial's first step, as tested above."""
+    commands = re.findall(r"^```sh\n(.*?)\n```$", README, re.MULTILINE | re.DOTALL)
+    assert len(commands) == 2
+    assert commands[0].endswith("trioweb run --app examples.chat.app:app --port 5000")
+    sample = re.search(r"^```python\n(.*?)```$", README, re.MULTILINE | re.DOTALL)
+    assert sample is not None
+    first_step = (ROOT / "docs" / "examples" / "chat_rooms.py").read_text()
+    assert first_step.endswith(sample[1])
+
+
+async def test_trioweb_run_serves_the_chat_from_the_repository_root() -> None:
+    """``trioweb run --app examples.chat.app:app``, run where the README runs it, serves the
+    page, its script and a websocket, and stops on Ctrl+C."""
+    with trio.fail_after(10):
+        async with running(
+            *TRIOWEB, "run", "--app", "examples.chat.app:app", "--port", "0"
+        ) as command:
+            url = (await command.wait_for(r"^Running on (http://127\.0\.0\.1:\d+) "))[1]
+            async with httpx.AsyncClient(base_url=url) as http:
+                assert '<form id="join"' in (await http.get("/")).text
+                assert (await http.get("/static/chat.js")).status_code == 200
+            ws_url = url.replace("http://", "ws://") + "/ws/rooms/lobby?name=ann"
+            async with open_websocket_url(ws_url) as ann:
+                assert json.loads(await ann.get_message())["online"] == ["ann"]
+            command.send_signal(signal.SIGINT)
+            assert await command.finish() == 0
