@@ -122,6 +122,12 @@ class Page:
         self.driver.find_element(By.CSS_SELECTOR, "form#join input#name").send_keys(self.name)
         self.submit("form#join")
         self.wait("'connected' status", lambda: self.texts("#status") == ["connected"])
+        # Only a browser knows what is shown: CSS can beat the hidden attribute.
+        shown = {
+            form: self.driver.find_element(By.CSS_SELECTOR, form).is_displayed()
+            for form in ("form#join", "form#send")
+        }
+        assert shown == {"form#join": False, "form#send": True}, "after joining"
 
     def sees_online(self, names: Sequence[str]) -> None:
         """Wait until ``#online`` lists exactly one entry for each of ``names``."""
