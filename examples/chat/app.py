@@ -41,17 +41,17 @@ app.config["CHAT_PING_INTERVAL"] = 15.0
 app.config["MAX_CONTENT_LENGTH"] = 16 * 1024
 app.config["WEBSOCKET_MAX_MESSAGE_SIZE"] = 16 * 1024
 
-# A chat client that falls this far behind is cut (SubscriberTooSlow closes its websocket with
-# 1013, "Try Again Later") and its page reconnects, which starts again from a fresh welcome. The
-# drop policies would keep it connected but silently lose messages, and join and leave events
-# too, so its list of who is online would go wrong without anyone noticing.
-hub = Broadcast(app, buffer=256, overflow="raise")
-
 ROOM = re.compile(r"[\w-]{1,32}")
 MAX_NAME = 24
 MAX_TEXT = 2000
 #: The close code for a client that stopped pinging (4000-4999 are for applications to define).
 HEARTBEAT_TIMEOUT = 4000
+
+# A chat client that falls 256 messages behind is cut (SubscriberTooSlow closes its websocket with
+# 1013, "Try Again Later") and its page reconnects, which starts again from a fresh welcome. The
+# drop policies would keep it connected but silently lose messages, and join and leave events
+# too, so its list of who is online would go wrong without anyone noticing.
+hub = Broadcast(app, buffer=256, overflow="raise")
 
 
 @app.get("/")
