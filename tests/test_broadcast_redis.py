@@ -187,7 +187,9 @@ async def test_dead_worker_entries_are_gone_within_presence_ttl(
             monkeypatch.setattr(dying, "_farewell", killed)
             died = trio.current_time()
         await sink.until(lambda: len(sink.of("room")) == 2)
-        assert trio.current_time() - died < 1 + 1 / 3 + 0.5
+        assert (
+            trio.current_time() - died < 1 + 1 / 3 + 1
+        )  # the TTL, one sweep, and time for a loaded machine
         assert sink.of("room")[1] == Leave("room", "zed", {"n": 1})
         assert await alive.presence("room") == {}
 
@@ -502,7 +504,9 @@ async def test_a_dead_hubs_presence_expires(
         await dying.__aexit__(None, None, None)
         died = trio.current_time()
         assert await subscription.receive() == Leave("room", "zed", {})
-        assert trio.current_time() - died < 1 + 1 / 3 + 0.5
+        assert (
+            trio.current_time() - died < 1 + 1 / 3 + 1
+        )  # the TTL, one sweep, and time for a loaded machine
         assert await alive.presence("room") == {}
 
 
