@@ -4,6 +4,7 @@ hung mid-test."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -186,7 +187,9 @@ async def test_dead_worker_entries_are_gone_within_presence_ttl(
             monkeypatch.setattr(dying, "_farewell", killed)
             died = trio.current_time()
         await sink.until(lambda: len(sink.of("room")) == 2)
-        assert trio.current_time() - died < 1 + 1 / 3 + 0.5
+        assert (
+            trio.current_time() - died < 1 + 1 / 3 + 1
+        )  # the TTL, one sweep, and time for a loaded machine
         assert sink.of("room")[1] == Leave("room", "zed", {"n": 1})
         assert await alive.presence("room") == {}
 
@@ -501,7 +504,9 @@ async def test_a_dead_hubs_presence_expires(
         await dying.__aexit__(None, None, None)
         died = trio.current_time()
         assert await subscription.receive() == Leave("room", "zed", {})
-        assert trio.current_time() - died < 1 + 1 / 3 + 0.5
+        assert (
+            trio.current_time() - died < 1 + 1 / 3 + 1
+        )  # the TTL, one sweep, and time for a loaded machine
         assert await alive.presence("room") == {}
 
 
@@ -574,3 +579,20 @@ async def test_the_server_is_stopped_and_can_restart(valkey: _valkey.Valkey) -> 
         await trio.open_tcp_stream("127.0.0.1", valkey.port)
     await valkey.start()
     assert await valkey._answers()
+
+
+@pytest.mark.filterwarnings("ignore:Unclosed <MemoryObject:ResourceWarning")
+async def test_startup_with_a_wrong_password_says_so(valkey: _valkey.Valkey) -> None:
+    """A server that refuses the credentials: BroadcastUnavailable with the server's answer,
+    the password masked. (coredis leaves a refused connection's memory streams unclosed: the
+    ResourceWarning that it gives when collected is ignored here, and collected here.)"""
+    async with server(valkey.url) as redis:
+        await redis.config_set({"requirepass": "right"})
+    url = f"redis://:wrong@127.0.0.1:{valkey.port}/0"
+    with pytest.raises(BroadcastUnavailable) as raised:
+        await RedisBackend(url).run(Sink())
+    message = str(raised.value)
+    assert "wrong" not in message
+    assert f"redis://:***@127.0.0.1:{valkey.port}/0" in message
+    assert "invalid username-password pair" in message
+    gc.collect()
