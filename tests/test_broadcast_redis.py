@@ -28,8 +28,8 @@ from trioweb.broadcast import (
     Leave,
     Resumed,
 )
+from trioweb.broadcast._backend import redact
 from trioweb.broadcast._redis import RedisBackend
-from trioweb.broadcast._redis_wire import mask_password
 
 
 class Sink:
@@ -427,7 +427,7 @@ async def test_presence_failing_while_connected_answers_with_own_entries() -> No
 )
 def test_urls_are_shown_without_password(url: str, masked: str) -> None:
     """The URL the backend shows (messages, stats) has its password masked."""
-    assert mask_password(url) == masked
+    assert redact(url) == masked
     assert RedisBackend(url).url == masked
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from ._events import Join, Leave
 
@@ -92,13 +92,17 @@ class Backend(Protocol):
 
 
 def redact(url: str) -> str:
-    """``url`` without its password (for logs and stats)."""
+    """``url`` with its password (in the user part or a ``password=`` query) shown as ``***``,
+    for logs, errors and stats."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    query = "&".join(
+        f"{name}={'***' if name == 'password' else value}"
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 def backend_for(url: str, *, presence_ttl: float, prefix: str) -> Backend:

@@ -47,6 +47,7 @@ import trio
 
 from trioweb._json import loads
 
+from ._backend import redact
 from ._events import BroadcastUnavailable, Join, Leave
 from ._redis_wire import (
     Names,
@@ -55,7 +56,6 @@ from ._redis_wire import (
     encode,
     encode_presence,
     entry,
-    mask_password,
     reason,
 )
 
@@ -115,13 +115,13 @@ class RedisBackend:
         if scheme not in SCHEMES:
             raise ValueError(
                 f"RedisBackend serves {', '.join(s + '://' for s in SCHEMES)} URLs,"
-                f" not {mask_password(url)!r}"
+                f" not {redact(url)!r}"
             )
         if not presence_ttl > 0:
             raise ValueError(
                 f"presence_ttl must be a positive number of seconds, not {presence_ttl!r}"
             )
-        self.url = mask_password(url)
+        self.url = redact(url)
         self.lost = 0
         self.interruptions = 0
         self.connected = False

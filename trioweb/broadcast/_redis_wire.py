@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, final
 
@@ -84,19 +83,6 @@ def by_key(entries: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, list[dict
     for key, meta in entries:
         present.setdefault(key, []).append(meta)
     return present
-
-
-def mask_password(url: str) -> str:
-    """``url`` with its password (in the user part or a ``password=`` query) shown as ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-    query = "&".join(
-        f"{name}={'***' if name == 'password' else value}"
-        for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    )
-    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 def reason(exc: BaseException) -> str:
