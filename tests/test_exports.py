@@ -15,6 +15,7 @@ PUBLIC_API = {
     trioweb: {
         "Blueprint",
         "Config",
+        "InvalidPayload",
         "LifespanError",
         "Request",
         "Response",

@@ -13,6 +13,7 @@ from ._ctx import has_request_context as has_request_context
 from ._ctx import has_websocket_context as has_websocket_context
 from ._ctx import request as request
 from ._ctx import websocket as websocket
+from ._errors import InvalidPayload as InvalidPayload
 from ._errors import LifespanError as LifespanError
 from ._errors import WebsocketClosed as WebsocketClosed
 from ._errors import WebsocketException as WebsocketException
@@ -42,6 +43,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "Blueprint",
     "Config",
+    "InvalidPayload",
     "LifespanError",
     "Request",
     "Response",

@@ -46,6 +46,13 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_REFRESH_EACH_REQUEST": True,
     # 31 days, in seconds (a timedelta works too).
     "PERMANENT_SESSION_LIFETIME": 31 * 24 * 3600,
+    # JSON from clients (request.get_json, websocket.receive_json): how deep arrays and objects
+    # may nest (None: as deep as Python's recursion limit lets the parser go); deeper is
+    # InvalidPayload (400; 1007 on a websocket).
+    "JSON_MAX_DEPTH": 128,
+    # Whether NaN and Infinity are sent (jsonify, dict return values, send_json) and accepted
+    # (get_json, receive_json), as Python's json module does; False: ValueError / InvalidPayload.
+    "JSON_ALLOW_NAN": True,
     # What trioweb's connection layer (trioweb/_layer/_limits.py) enforces on websockets.
     # Bytes a message may have (after decompression); 1009 beyond it.
     "WEBSOCKET_MAX_MESSAGE_SIZE": 1024 * 1024,

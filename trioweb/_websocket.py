@@ -29,10 +29,10 @@ from typing import Any, NoReturn, final
 
 import trio
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import BadRequest
 
 from . import _json
-from ._errors import WebsocketClosed, close_problem
+from ._ctx import _cv_app
+from ._errors import InvalidPayload, WebsocketClosed, close_problem
 from ._listener import Inbox
 from ._request import BaseRequest
 from ._types import Message, Receive, Scope, Send
@@ -185,15 +185,25 @@ class Websocket(BaseRequest):
         raise RuntimeError(f"unexpected ASGI message {message['type']!r} on a websocket")
 
     async def receive_json(self) -> Any:
-        """:meth:`receive` a message and parse it as JSON.
+        """:meth:`receive` a message and parse it as JSON: a text frame, or a binary one of
+        UTF-8.
 
-        Raises werkzeug's ``BadRequest`` if it is not valid JSON; the websocket stays usable.
+        Raises :class:`~trioweb.InvalidPayload` (a ``BadRequest``) for anything that cannot be
+        read: not JSON, not UTF-8, arrays and objects nested deeper than ``JSON_MAX_DEPTH``, a
+        number over Python's digit limit, NaN when ``JSON_ALLOW_NAN`` is false. Caught, the
+        websocket stays usable; uncaught, it closes with 1007 and the reason.
         """
         data = await self.receive()
+        app = _cv_app.get()
         try:
-            return _json.loads(data)
+            if app is None:
+                return _json.parse(data)
+            config = app.config
+            return _json.parse(
+                data, max_depth=config["JSON_MAX_DEPTH"], allow_nan=config["JSON_ALLOW_NAN"]
+            )
         except ValueError as error:
-            raise BadRequest(f"The websocket message is not valid JSON: {error}") from error
+            raise InvalidPayload(f"Cannot read the message as JSON: {error}") from error
 
     def __aiter__(self) -> Websocket:
         return self
@@ -207,11 +217,14 @@ class Websocket(BaseRequest):
     async def send(self, data: str | bytes) -> None:
         """Send ``data`` as a text frame (``str``) or a binary frame (``bytes``-like).
 
-        Accepts the handshake first if needed. Raises ``TypeError`` for any other type, and
-        :class:`~trioweb.WebsocketClosed` once the websocket is closed. A checkpoint, whatever
-        the server's ``send`` does.
+        Accepts the handshake first if needed. Raises ``TypeError`` for any other type,
+        ``ValueError`` for a ``str`` UTF-8 cannot encode (a lone surrogate; nothing is sent and
+        the websocket stays usable), and :class:`~trioweb.WebsocketClosed` once the websocket
+        is closed. A checkpoint, whatever the server's ``send`` does.
         """
         if isinstance(data, str):
+            if not data.isascii():
+                await self._check_text(data)
             message: Message = {"type": "websocket.send", "text": data}
         elif isinstance(data, bytes | bytearray | memoryview):
             message = {"type": "websocket.send", "bytes": bytes(data)}
@@ -239,8 +252,22 @@ class Websocket(BaseRequest):
             await trio.lowlevel.checkpoint()
 
     async def send_json(self, *args: Any, **kwargs: Any) -> None:
-        """Send a JSON text frame, built as :func:`~trioweb.jsonify` builds its body."""
-        await self.send(_json.dumps(_json.jsonable(*args, **kwargs)))
+        """Send a JSON text frame, built as :func:`~trioweb.jsonify` builds its body.
+
+        Raises ``TypeError`` for a value JSON cannot hold and ``ValueError`` for a string with
+        a lone surrogate, or NaN or Infinity when ``JSON_ALLOW_NAN`` is false: nothing is sent
+        and the websocket stays usable. Otherwise as :meth:`send`.
+        """
+        app = _cv_app.get()
+        try:
+            text = _json.dumps(
+                _json.jsonable(*args, **kwargs),
+                allow_nan=app is None or app.config["JSON_ALLOW_NAN"],
+            )
+        except (TypeError, ValueError):
+            await trio.lowlevel.checkpoint()
+            raise
+        await self.send(text)
 
     # Closing --------------------------------------------------------------------------------------
 
@@ -308,6 +335,14 @@ class Websocket(BaseRequest):
         disconnect cancels it. Returns the inbox for the disconnect listener to look after."""
         self._scope = nursery.cancel_scope
         return self._inbox
+
+    async def _check_text(self, text: str) -> None:
+        """Checkpoint and raise ``ValueError`` if ``text`` cannot be sent (a lone surrogate)."""
+        try:
+            _json.check_text(text)
+        except ValueError as error:
+            await trio.lowlevel.checkpoint()
+            raise ValueError(f"websocket.send() cannot send this str: {error}") from None
 
     def _spec_version(self) -> tuple[int, ...]:
         version = (self.scope.get("asgi") or {}).get("spec_version") or "2.0"
