@@ -21,6 +21,7 @@ PUBLIC_API = {
         "SecureCookieSessionInterface",
         "Session",
         "SessionInterface",
+        "Stats",
         "TrioWeb",
         "Websocket",
         "WebsocketClosed",

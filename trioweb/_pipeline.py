@@ -43,6 +43,7 @@ import trio
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ._errors import WebsocketClosed, WebsocketException, lone_exception
+from ._guard import admit_websocket
 from ._response import Response, from_http_exception
 from ._sessions import save_session
 from ._websocket import WebsocketState
@@ -112,6 +113,9 @@ async def dispatch_websocket(app: TrioWeb, ws: Websocket) -> Outcome:
     Before accept, a returned value is the HTTP response that rejects the handshake. After
     accept, the handler's return value is ignored, with a warning if it is not ``None``.
     """
+    refusal = admit_websocket(app, ws)  # origin and connection limit, before any hook
+    if refusal is not None:
+        return Outcome(refusal, handled=True)
     try:
         value = await _preprocess(app, ws, "websocket")
         if value is None:
