@@ -56,6 +56,8 @@ OVERLOAD_WARNING_INTERVAL = 10.0
 SWEEP_INTERVAL = 1.0
 
 _CONNECTED = WebsocketState.CONNECTED
+#: The idle sweeper's mark of a websocket not (or no longer) open: no count can equal it.
+_NOT_OPEN = (-1, 0.0)
 
 
 @final
@@ -81,9 +83,9 @@ class Guard:
     """One app's admission state and counters (see the module's rules)."""
 
     def __init__(self) -> None:
-        #: Open websockets, each with the idle sweeper's mark: the inbox's ``heard`` count when
-        #: the sweeper last saw it change, and when (``-1`` until the first sweep; ``inf`` once
-        #: it is being closed).
+        #: Admitted websockets, each with the idle sweeper's mark: the inbox's ``heard`` count
+        #: when the sweeper last saw it change, and when (``_NOT_OPEN`` until it sees it
+        #: accepted, so the clock starts at accept; ``inf`` once it is being closed).
         self.websockets: dict[Websocket, tuple[int, float]] = {}
         #: Per-route policies (``allowed_origins=``), by endpoint.
         self.route_origins: dict[str, OriginPolicy] = {}
@@ -172,7 +174,7 @@ def admit_websocket(app: TrioWeb, ws: Websocket) -> Response | None:
             {"Retry-After": str(RETRY_AFTER)},
             mimetype="text/plain",
         )
-    websockets[ws] = (-1, 0.0)
+    websockets[ws] = _NOT_OPEN
     if not guard.sweeping and config["WEBSOCKET_IDLE_TIMEOUT"] is not None:
         nursery = app.nursery
         if nursery is not None:  # served without a lifespan: no sweeper (documented)
@@ -204,8 +206,11 @@ async def _sweep_idle(app: TrioWeb, guard: Guard) -> None:
             now = trio.current_time()
             websockets = guard.websockets
             for ws, (heard, since) in websockets.items():  # no checkpoint in the loop
+                if ws.state is not _CONNECTED:  # its clock starts when it is first seen open
+                    websockets[ws] = _NOT_OPEN
+                    continue
                 count = ws._inbox.heard
-                if count != heard or ws.state is not _CONNECTED:
+                if count != heard:
                     websockets[ws] = (count, now)
                 elif now - since >= timeout:
                     websockets[ws] = (count, math.inf)
