@@ -81,10 +81,13 @@ async def test_beyond_the_limit_a_handshake_gets_503_before_any_hook() -> None:
 async def test_no_limit_with_none() -> None:
     """WEBSOCKET_MAX_CONNECTIONS = None admits any number."""
     app, _ = held_app(WEBSOCKET_MAX_CONNECTIONS=None)
-    async with app.test_client() as client:
-        async with client.websocket("/hold") as one, client.websocket("/hold") as two:
-            assert [await one.receive(), await two.receive()] == ["hello", "hello"]
-            assert app.stats().websockets_open == 2
+    async with (
+        app.test_client() as client,
+        client.websocket("/hold") as one,
+        client.websocket("/hold") as two,
+    ):
+        assert [await one.receive(), await two.receive()] == ["hello", "hello"]
+        assert app.stats().websockets_open == 2
 
 
 def test_the_default_limit_admits_the_bench_hold() -> None:

@@ -160,9 +160,7 @@ def origin_app(**config: Any) -> tuple[TrioWeb, list[str]]:
     return app, ran
 
 
-async def handshake(
-    app: Any, path: str = "/ws", origin: str | None = None, **kwargs: Any
-) -> int:
+async def handshake(app: Any, path: str = "/ws", origin: str | None = None, **kwargs: Any) -> int:
     """The handshake's status: 101 if accepted, else the refusal's."""
     headers = dict(kwargs.pop("headers", {}))
     if origin is not None:

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, final
 import attrs
 import trio
 
-from ._errors import WebsocketClosed
 from ._origins import OriginPolicy, is_foreign, origin_header
 from ._websocket import WebsocketState
 
@@ -229,8 +228,7 @@ async def _close_idle(ws: Websocket, guard: Guard, reason: str) -> None:
     guard.closed_idle += 1
     log.debug("websocket %s closed: %s", ws.path, reason)
     try:
+        # A transport that breaks meanwhile cancels the handler's scope, this task's too.
         await ws.close(1001, reason)
-    except WebsocketClosed:  # the transport broke first; the handler is cancelled already
-        pass
     finally:
         ws._disconnect(1001, reason)
