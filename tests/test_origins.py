@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import trio
+from _docs import load_example
 from _e2e import served
 from hypercorn.middleware import ProxyFixMiddleware
 
@@ -361,6 +362,55 @@ async def test_the_check_sees_what_a_proxy_middleware_puts_in_the_scope() -> Non
     nginx = {"X-Forwarded-Proto": "wss", "X-Forwarded-Host": "notes.example.com"}
     assert await handshake(wrapped, origin=page, headers=nginx) == 101
     assert await handshake(wrapped, origin="http://notes.example.com", headers=forwarded) == 403
+
+
+# As the security page shows (docs/examples/security.py) ------------------------------------
+
+security_example = load_example("security")
+
+
+@pytest.mark.parametrize(
+    ("path", "origin", "status"),
+    [
+        ("/chat", "https://app.example.com", 101),
+        ("/chat", "https://eu.app.example.com", 101),
+        ("/chat", "https://partner.example.net", 403),
+        ("/widget", "https://anyone.example", 101),
+        ("/partners/feed", "https://partner.example.net", 101),
+        ("/partners/feed", "https://app.example.com", 403),
+        ("/partners/feed", "http://localhost", 101),
+    ],
+)
+async def test_security_example_origins(path: str, origin: str, status: int) -> None:
+    """The config's list for /chat, any page for the widget, the partner's for its blueprint."""
+    assert await handshake_status(security_example.app, path, origin) == status
+
+
+async def handshake_status(app: TrioWeb, path: str, origin: str) -> int:
+    """101 if a handshake from ``origin`` is accepted, else the refusal's status."""
+    async with TestClient(app) as client:
+        try:
+            async with client.websocket(path, headers={"Origin": origin}) as ws:
+                if path == "/chat":
+                    await ws.send("hi")
+                    assert await ws.receive() == "hi"
+                else:
+                    assert await ws.receive()
+        except WebsocketResponseError as error:
+            return int(error.response.status_code)
+    return 101
+
+
+async def test_security_example_metrics() -> None:
+    """/metrics shows the app's counts."""
+    app = security_example.app
+    async with TestClient(app) as client:
+        before = await (await client.get("/metrics")).get_json()
+        assert await handshake_status(app, "/chat", "https://evil.example") == 403
+        after = await (await client.get("/metrics")).get_json()
+    assert after["websockets_refused_origin"] == before["websockets_refused_origin"] + 1
+    assert after["websockets_open"] == 0
+    assert app.config["WEBSOCKET_IDLE_TIMEOUT"] == 300.0
 
 
 # End to end --------------------------------------------------------------------------------
