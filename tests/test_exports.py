@@ -22,6 +22,7 @@ PUBLIC_API = {
         "SecureCookieSessionInterface",
         "Session",
         "SessionInterface",
+        "Stats",
         "TrioWeb",
         "Websocket",
         "WebsocketClosed",

@@ -17,6 +17,7 @@ from ._errors import InvalidPayload as InvalidPayload
 from ._errors import LifespanError as LifespanError
 from ._errors import WebsocketClosed as WebsocketClosed
 from ._errors import WebsocketException as WebsocketException
+from ._guard import Stats as Stats
 from ._helpers import abort as abort
 from ._helpers import jsonify as jsonify
 from ._helpers import make_response as make_response
@@ -50,6 +51,7 @@ __all__ = [
     "SecureCookieSessionInterface",
     "Session",
     "SessionInterface",
+    "Stats",
     "TrioWeb",
     "Websocket",
     "WebsocketClosed",

@@ -44,6 +44,7 @@ import trio
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ._errors import WebsocketClosed, WebsocketException, http_error_close_code, lone_exception
+from ._guard import admit_websocket
 from ._response import Response, from_http_exception
 from ._sessions import save_session
 from ._websocket import WebsocketState
@@ -113,6 +114,9 @@ async def dispatch_websocket(app: TrioWeb, ws: Websocket) -> Outcome:
     Before accept, a returned value is the HTTP response that rejects the handshake. After
     accept, the handler's return value is ignored, with a warning if it is not ``None``.
     """
+    refusal = admit_websocket(app, ws)  # origin and connection limit, before any hook
+    if refusal is not None:
+        return Outcome(refusal, handled=True)
     try:
         value = await _preprocess(app, ws, "websocket")
         if value is None:
