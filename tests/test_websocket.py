@@ -1175,6 +1175,9 @@ UNREADABLE = [
     ),
     pytest.param("1" * 5000, "Cannot read the message as JSON: a number of more", id="5000-digits"),
     pytest.param(b'["\xff"]', "Cannot read the message as JSON: not valid UTF-8", id="bad-utf8"),
+    pytest.param(
+        '{"a": "\\udc00"}', "Cannot read the message as JSON: a \\ud800-\\udfff escape", id="lone"
+    ),
 ]
 
 
@@ -1243,6 +1246,7 @@ async def test_receive_json_errors_leave_the_websocket_usable() -> None:
         ({"JSON_MAX_DEPTH": None}, "[" * 300 + "]" * 300, True),
         ({"JSON_MAX_DEPTH": None}, "[" * 5000 + "]" * 5000, False),
         ({}, "[NaN, Infinity]", True),
+        ({}, '["\\ud83d\\ude00", "\\\\ud800"]', True),  # a pair; an escaped backslash
         ({"JSON_ALLOW_NAN": False}, "[NaN]", False),
         ({"JSON_ALLOW_NAN": False}, "[-Infinity]", False),
     ],
@@ -1270,16 +1274,15 @@ async def test_receive_json_limits_follow_the_config(
 
 
 async def test_send_refuses_a_lone_surrogate_before_sending_and_stays_usable() -> None:
-    """send() of a str with a lone surrogate (what receive_json returns for "\\ud800") and
-    send_json() of a value holding one raise ValueError before anything is sent; the next
+    """send() of a str with a lone surrogate (a file name decoded with surrogateescape, say)
+    and send_json() of a value holding one raise ValueError before anything is sent; the next
     send goes out."""
     app = TrioWeb(__name__)
     errors: list[str] = []
 
     @app.websocket("/")
     async def echo() -> None:
-        value = await websocket.receive_json()
-        assert value == {"text": "\ud800"}
+        value = {"text": b"caf\xe9".decode(errors="surrogateescape")}
         for attempt in (lambda: websocket.send(value["text"]), lambda: websocket.send_json(value)):
             try:
                 await attempt()
@@ -1288,7 +1291,6 @@ async def test_send_refuses_a_lone_surrogate_before_sending_and_stays_usable() -
         await websocket.send("é still here")
 
     async with app.test_client() as client, client.websocket("/") as ws:
-        await ws.send('{"text": "\\ud800"}')
         assert await closed_by_app(ws) == (1000, "", ["é still here"])
     assert len(errors) == 2
     assert all("lone surrogate" in error for error in errors)
@@ -1353,3 +1355,59 @@ async def test_receive_json_outside_an_app_uses_the_defaults() -> None:
     assert str(await ws.receive_json()) == "[nan]"
     await ws.send_json(float("nan"))
     assert peer.sent[-1] == {"type": "websocket.send", "text": "NaN"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "subprotocol", "words"),
+    [
+        ({"X-Echo": "a\r\nSet-Cookie: evil=1"}, None, "has '\\r' in its value"),
+        ({"X-Echo": "a\nb"}, None, "has '\\n' in its value"),
+        ({"X-Echo": "a\x00b"}, None, "has '\\x00' in its value"),
+        ({"X-Echo": "日本"}, None, "beyond latin-1"),
+        ({"X Bad": "1"}, None, "is not an HTTP token"),
+        ({"X-Bad:": "1"}, None, "is not an HTTP token"),
+        (None, "chat v2", "is not an HTTP token"),
+        (None, "chät", "is not an HTTP token"),
+        (None, "other", "was not offered"),
+    ],
+)
+async def test_accept_refuses_what_cannot_go_on_the_wire(
+    headers: dict[str, str] | None, subprotocol: str | None, words: str
+) -> None:
+    """accept() with a header that would break the response (CRLF, NUL, non-latin-1, a name
+    that is not a token) or a subprotocol that is not a token raises ValueError saying why
+    before anything is sent: the handshake is refused with 500, not a broken 101."""
+    app = TrioWeb(__name__)
+    errors: list[str] = []
+
+    @app.websocket("/")
+    async def handler() -> None:
+        try:
+            await websocket.accept(headers=headers, subprotocol=subprotocol)
+        except ValueError as error:
+            errors.append(str(error))
+            raise
+
+    response = await refusal(app, "/", subprotocols=["chat v2", "chät"])
+    assert response.status_code == 500
+    (error,) = errors
+    assert words in error
+
+
+async def test_accept_sends_valid_headers_as_latin_1() -> None:
+    """Valid extra headers (latin-1 included) go out with the accept."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/")
+    async def handler() -> None:
+        await websocket.accept(headers={"X-Name": "café", "X-Tab": "a\tb"}, subprotocol="chat")
+
+    peer = ASGIPeer([{"type": "websocket.connect"}])
+    peer.disconnect({"type": "websocket.disconnect", "code": 1000})
+    scope = ws_scope("/", subprotocols=["chat"])
+    scope["asgi"]["spec_version"] = "2.4"
+    async with app.test_client():
+        await app(scope, peer.receive, peer.send)
+    accept = peer.sent[0]
+    assert accept["subprotocol"] == "chat"
+    assert accept["headers"] == [(b"x-name", "café".encode("latin-1")), (b"x-tab", b"a\tb")]

@@ -12,12 +12,18 @@ the way in) is a ``ValueError``, and so are NaN and the infinities when ``allow_
 Parsing (:func:`parse`) treats the input as hostile: every way it can fail is a ``ValueError``
 whose message can be shown to the client (callers turn it into
 :class:`~trioweb.InvalidPayload`): not UTF-8, not JSON, a number longer than Python's integer
-digit limit (``sys.get_int_max_str_digits()``, 4,300 by default), NaN when not allowed, arrays
-and objects nested deeper than ``max_depth`` (config ``JSON_MAX_DEPTH``). The depth costs nothing
-on a small message: a document shorter than ``2 * max_depth`` characters, or holding at most
-``max_depth`` brackets (``str.count``), cannot be too deep; only others have their parsed value
-walked. Python's own recursion limit (``RecursionError`` out of the C parser) is the backstop for
-a ``max_depth`` set above it, or ``None``.
+digit limit (``sys.get_int_max_str_digits()``, 4,300 by default), NaN when not allowed, a
+``\\ud800``-``\\udfff`` escape that is not half of a pair (JSON's grammar allows it, but it is
+no Unicode: it could not be stored or sent back as UTF-8), arrays and objects nested deeper
+than ``max_depth`` (config ``JSON_MAX_DEPTH``).
+
+The checks cost nothing on a small message. A document shorter than ``2 * max_depth``
+characters, or holding at most ``max_depth`` brackets (``str.count``), cannot be too deep; only
+others have their parsed value walked, level by level (about as long again as the parse, for a
+message of many small objects). Python's own recursion limit (``RecursionError`` out of the C
+parser) is the backstop for a ``max_depth`` set above it, or ``None``. Surrogates are looked
+for only when the text has a ``\\ud8``-``\\udf`` escape (``"\\u" in data`` first), by
+encoding the value again.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import json
+import re
 import sys
 import uuid
 from datetime import date
@@ -125,7 +132,8 @@ def parse(data: str | bytes, *, max_depth: int | None = MAX_DEPTH, allow_nan: bo
     Raises ``ValueError`` whose message says what is wrong, in words for the client: "not
     valid UTF-8 (byte 3)", "not valid JSON: ...", "arrays and objects nested deeper than 128
     levels (JSON_MAX_DEPTH)", "a number of more than 4300 digits", "NaN is not JSON
-    (JSON_ALLOW_NAN is False)". See the module's notes on the cost of the depth check.
+    (JSON_ALLOW_NAN is False)", "a \\ud800-\\udfff escape that is not half of a surrogate
+    pair". See the module's notes on the cost of the depth check.
     """
     if not isinstance(data, str):
         try:
@@ -142,6 +150,10 @@ def parse(data: str | bytes, *, max_depth: int | None = MAX_DEPTH, allow_nan: bo
         raise ValueError(_too_deep(max_depth)) from None
     except ValueError:  # only int() raises another: past sys.get_int_max_str_digits()
         raise ValueError(f"a number of more than {sys.get_int_max_str_digits()} digits") from None
+    if "\\u" in data and _SURROGATE_ESCAPE.search(data) and _lone_surrogate(value):
+        raise ValueError(
+            "a \\ud800-\\udfff escape that is not half of a surrogate pair (not Unicode)"
+        )
     if (
         max_depth is not None
         and len(data) > 2 * max_depth
@@ -150,6 +162,18 @@ def parse(data: str | bytes, *, max_depth: int | None = MAX_DEPTH, allow_nan: bo
     ):
         raise ValueError(_too_deep(max_depth))
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether the strings of ``value`` (keys included) hold a lone surrogate."""
+    try:
+        _ENCODERS[True].encode(value).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _too_deep(max_depth: int | None) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any, NoReturn, final
 
@@ -64,6 +65,48 @@ class WebsocketState(enum.Enum):
 _CONNECTING = WebsocketState.CONNECTING
 _CONNECTED = WebsocketState.CONNECTED
 _NO_SCOPE = trio.CancelScope()  # until the edge attaches the real one; cancelling it does nothing
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_NOT_IN_A_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+
+
+def _accept_headers(
+    headers: Headers | Mapping[str, str] | Iterable[tuple[str, str]] | None,
+    subprotocol: str | None,
+    offered: list[str],
+) -> list[tuple[bytes, bytes]]:
+    """The accept response's extra headers as ASGI pairs; ``ValueError`` for a subprotocol not
+    offered or not a token, or a header that cannot go on the wire as it is."""
+    if subprotocol is not None:
+        if subprotocol not in offered:
+            raise ValueError(
+                f"subprotocol {subprotocol!r} was not offered by the client; it offered {offered!r}"
+            )
+        if not _TOKEN.fullmatch(subprotocol):
+            raise ValueError(
+                f"subprotocol {subprotocol!r} is not an HTTP token (RFC 6455 asks for one), so it"
+                " cannot be sent back: choose another of the client's offers or refuse it"
+            )
+    if not headers:
+        return []
+    raw = []
+    pairs = headers.items() if isinstance(headers, Headers | Mapping) else headers
+    for name, given in pairs:
+        value = str(given)
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(
+                f"accept header name {name!r} is not an HTTP token: use letters, digits and -"
+            )
+        bad = _NOT_IN_A_VALUE.search(value)
+        if bad is not None:
+            raise ValueError(
+                f"accept header {name!r} has {bad.group()!r} in its value {value!r}: a header"
+                " value cannot hold line breaks, other control characters or characters beyond"
+                " latin-1; check or encode (urllib.parse.quote) what the client sent first"
+            )
+        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return raw
 
 
 @final
@@ -116,8 +159,11 @@ class Websocket(BaseRequest):
         """Accept the handshake, optionally with extra response ``headers`` and a
         ``subprotocol``; does nothing if already accepted. A checkpoint.
 
-        ``subprotocol`` must be one the client offered, else ``ValueError`` and nothing is sent.
-        Raises :class:`~trioweb.WebsocketClosed` if the websocket was rejected or closed. A
+        ``subprotocol`` must be one the client offered, else ``ValueError`` and nothing is sent;
+        so is a header whose name is not an HTTP token or whose value has a line break, another
+        control character or a character beyond latin-1 (typically a client's value echoed
+        back unchecked). Raises :class:`~trioweb.WebsocketClosed` if the websocket was rejected
+        or closed. A
         server whose ASGI ``spec_version`` is older than 2.1 cannot send ``headers``: they are
         left out, with a warning.
         """
@@ -126,18 +172,13 @@ class Websocket(BaseRequest):
             return
         if self.state is not _CONNECTING:
             await self._raise_closed()
-        if subprotocol is not None and subprotocol not in self.requested_subprotocols:
+        try:
+            raw_headers = _accept_headers(headers, subprotocol, self.requested_subprotocols)
+        except ValueError:
             await trio.lowlevel.checkpoint()
-            raise ValueError(
-                f"subprotocol {subprotocol!r} was not offered by the client; it offered"
-                f" {self.requested_subprotocols!r}"
-            )
+            raise
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
-        if headers:
-            raw_headers = [
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in Headers(headers).items()
-            ]
+        if raw_headers:
             if self._spec_version() >= (2, 1):
                 message["headers"] = raw_headers
             else:
