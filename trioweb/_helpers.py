@@ -115,7 +115,7 @@ async def send_file(
     file_path = trio.Path(path)
     try:
         stat = await file_path.stat()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path (``%00`` from a client)
         raise NotFound() from None
     if not S_ISREG(stat.st_mode):
         raise NotFound()
