@@ -22,8 +22,8 @@ characters, or holding at most ``max_depth`` brackets (``str.count``), cannot be
 others have their parsed value walked, level by level (about as long again as the parse, for a
 message of many small objects). Python's own recursion limit (``RecursionError`` out of the C
 parser) is the backstop for a ``max_depth`` set above it, or ``None``. Surrogates are looked
-for only when the text has a ``\\ud8``-``\\udf`` escape (``"\\u" in data`` first), by
-encoding the value again.
+for only when the text has a ``\\ud8``-``\\udf`` escape (``"\\u" in data`` first, then a
+regular expression), in the value's strings.
 """
 
 from __future__ import annotations
@@ -96,9 +96,9 @@ def check_text(text: str) -> None:
         except UnicodeEncodeError as error:
             raise ValueError(
                 f"the text holds a lone surrogate ({text[error.start]!r} at index"
-                f" {error.start}), which UTF-8 cannot encode; it often comes from a JSON"
-                ' "\\ud8xx" escape a client sent: replace it first, e.g. with'
-                ' text.encode(errors="replace").decode()'
+                f" {error.start}), which UTF-8 cannot encode; it comes from bytes decoded with"
+                ' errors="surrogateescape" (file names, say) or a JSON "\\ud8xx" escape:'
+                ' replace it first, e.g. with text.encode(errors="replace").decode()'
             ) from None
 
 
@@ -168,11 +168,22 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _lone_surrogate(value: Any) -> bool:
-    """Whether the strings of ``value`` (keys included) hold a lone surrogate."""
-    try:
-        _ENCODERS[True].encode(value).encode()
-    except UnicodeEncodeError:
-        return True
+    """Whether a string of ``value`` (keys included) holds a lone surrogate (a loop, not a
+    recursion: ``value`` may nest as deep as the parser went)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            if not item.isascii():
+                try:
+                    item.encode()
+                except UnicodeEncodeError:
+                    return True
+        elif type(item) is dict:
+            stack += item.keys()
+            stack += item.values()
+        elif type(item) is list:
+            stack += item
     return False
 
 
