@@ -1411,3 +1411,43 @@ async def test_accept_sends_valid_headers_as_latin_1() -> None:
     accept = peer.sent[0]
     assert accept["subprotocol"] == "chat"
     assert accept["headers"] == [(b"x-name", "café".encode("latin-1")), (b"x-tab", b"a\tb")]
+
+
+ws_json_limits_example = load_example("ws_json_limits")
+
+
+async def test_ws_json_limits_answers_what_it_cannot_read_and_goes_on() -> None:
+    """docs/examples/ws_json_limits.py: /api answers an unreadable message with the reason
+    (nested deeper than its JSON_MAX_DEPTH of 8, NaN refused) and serves the next one."""
+    async with (
+        ws_json_limits_example.app.test_client() as client,
+        client.websocket("/api") as ws,
+    ):
+        await ws.send("[[[[[[[[[1]]]]]]]]]")
+        assert await ws.receive_json() == {
+            "error": "Cannot read the message as JSON: arrays and objects nested deeper than 8"
+            " levels (JSON_MAX_DEPTH)"
+        }
+        await ws.send('{"x": NaN}')
+        assert (await ws.receive_json())["error"].endswith(
+            "NaN is not JSON (JSON_ALLOW_NAN is False)"
+        )
+        await ws.send_json({"ok": [[1]]})
+        assert await ws.receive_json() == {"echo": {"ok": [[1]]}}
+
+
+async def test_ws_json_limits_strict_closes_with_1007() -> None:
+    """docs/examples/ws_json_limits.py: /strict lets InvalidPayload close the websocket with
+    1007 and the reason."""
+    async with (
+        ws_json_limits_example.app.test_client() as client,
+        client.websocket("/strict") as ws,
+    ):
+        await ws.send_json([1])
+        await ws.send("not json")
+        assert await closed_by_app(ws) == (
+            1007,
+            "Cannot read the message as JSON: not valid JSON: Expecting value: line 1 column 1"
+            " (char 0)",
+            ['{"echo":[1]}'],
+        )
