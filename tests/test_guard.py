@@ -5,7 +5,8 @@ WEBSOCKET_IDLE_TIMEOUT closes silent websockets with 1001, and app.stats() shows
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import trio
 import trio.testing
 from _asgi_peer import ASGIPeer, ws_scope
 from _e2e import served
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
 from trioweb import Stats, TrioWeb, WebsocketClosed, websocket
 from trioweb._guard import OVERLOAD_WARNING_INTERVAL, RETRY_AFTER, Guard, _close_idle
@@ -210,7 +212,7 @@ async def test_http_requests_in_flight_are_counted() -> None:
 def idle_app(**config: Any) -> tuple[TrioWeb, list[Any]]:
     """/echo echoes and records how it ended; /deaf accepts and never receives."""
     app = TrioWeb(__name__)
-    app.config.update(WEBSOCKET_IDLE_TIMEOUT=10.0, **config)
+    app.config.update({"WEBSOCKET_IDLE_TIMEOUT": 10.0, **config})
     ended: list[Any] = []
 
     @app.websocket("/echo")
@@ -401,3 +403,40 @@ async def test_a_real_server_answers_503_beyond_the_limit() -> None:
     await first.aclose()
     assert app.stats().websockets_open == 0
     assert app.stats().websockets_refused_overload == 1
+
+
+@asynccontextmanager
+async def ws_client(port: int, path: str) -> AsyncIterator[WebSocketConnection]:
+    """A trio-websocket connection on a TCP stream this helper closes (trio-websocket leaves its
+    socket open when the server closes first)."""
+    async with (
+        await trio.open_tcp_stream("127.0.0.1", port) as stream,
+        trio.open_nursery() as nursery,
+    ):
+        conn = await wrap_client_stream(nursery, stream, "127.0.0.1", path)
+        try:
+            yield conn
+        finally:
+            await conn.aclose()
+
+
+@pytest.mark.usefixtures("server")
+async def test_a_real_server_closes_an_idle_websocket_with_1001() -> None:
+    """Served by Hypercorn (stock and layer): a client silent for WEBSOCKET_IDLE_TIMEOUT gets a
+    close frame with 1001 and the reason; one that keeps talking does not."""
+    app, _ = idle_app(WEBSOCKET_IDLE_TIMEOUT=0.5)
+    async with served(app) as client:
+        port = int(str(client.base_url).rsplit(":", 1)[1].rstrip("/"))
+        async with ws_client(port, "/echo") as talker:
+            async with ws_client(port, "/echo") as silent:
+                for _ in range(4):  # 0.8 s of talk on one, silence on the other
+                    await talker.send_message("ping")
+                    assert await talker.get_message() == "ping"
+                    await trio.sleep(0.2)
+                with pytest.raises(ConnectionClosed) as closed:
+                    await silent.get_message()
+                assert closed.value.reason.code == 1001
+                assert closed.value.reason.reason == "idle for 0.5 s"
+            await talker.send_message("still here")
+            assert await talker.get_message() == "still here"
+    assert app.stats().websockets_closed_idle == 1
