@@ -1246,7 +1246,7 @@ async def test_receive_json_errors_leave_the_websocket_usable() -> None:
         ({"JSON_MAX_DEPTH": None}, "[" * 300 + "]" * 300, True),
         ({"JSON_MAX_DEPTH": None}, "[" * 5000 + "]" * 5000, False),
         ({}, "[NaN, Infinity]", True),
-        ({}, '["\\ud83d\\ude00", "\\\\ud800"]', True),  # a pair; an escaped backslash
+        ({}, '["\\ud83d\\ude00", "\\\\ud800", 1]', True),  # a pair; an escaped backslash
         ({"JSON_ALLOW_NAN": False}, "[NaN]", False),
         ({"JSON_ALLOW_NAN": False}, "[-Infinity]", False),
     ],
