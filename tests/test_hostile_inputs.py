@@ -8,7 +8,7 @@ might echo, huge query strings, cookies and headers, tampered sessions, path tri
 static files, oversized forms, JSON bombs over HTTP and websockets, a handler that never
 accepts, a client that floods a handler that only sends, odd methods and Host headers.
 
-Each row is checked twice: alone (``test_hostile_input``, with a few other clients connected),
+Each row is checked twice: alone (``test_hostile_input``, with 3 other clients connected),
 and the whole table in a row on one server while 100 other websocket clients stay connected and
 are checked after every row (``test_the_whole_table_while_100_clients_are_served``). For every
 row, nothing is logged at ERROR and no traceback, unless the row is marked ``app_error``: then the
@@ -482,7 +482,7 @@ async def floods_a_handler_that_only_sends(t: Target, then_reset: bool = False) 
     client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
     chunk = text("x" * 16_000) * 64  # 1 MB of 16 kB messages
     sent = 0
-    with trio.move_on_after(1.0):
+    with trio.move_on_after(0.5):
         while sent < 256 * len(chunk):  # 256 MB: more than any socket buffers hold
             await client.send(chunk)
             sent += len(chunk)
@@ -494,7 +494,7 @@ async def floods_a_handler_that_only_sends(t: Target, then_reset: bool = False) 
             assert got is not None
     client.reset()
     if then_reset:
-        with trio.fail_after(WITHIN):
+        with trio.fail_after(1.0):  # the disconnect listener looks every 0.1 s
             await t.ended_all("ticker")
 
 
@@ -826,7 +826,7 @@ async def test_hostile_input(
 ) -> None:
     """Each input gets its outcome while a few other clients stay connected and served."""
     async with serving(server, tmp_path) as target, trio.open_nursery() as nursery:
-        others = Bystanders(target.port, 5)
+        others = Bystanders(target.port, 3)
         await others.start(nursery)
         await row.run(target)
         await others.check()
