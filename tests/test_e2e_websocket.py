@@ -1,9 +1,11 @@
 """Websockets end to end, on real Hypercorn (trio worker) on 127.0.0.1 port 0: a handler that
 only sends cannot freeze the worker once its client has gone, absolute-form targets route, and
-the ending runs when the server cancels a connection at shutdown."""
+the ending runs when the server cancels a connection at shutdown; what receive_json cannot
+read closes with 1007 (issue 10)."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 from typing import Any
@@ -151,3 +153,65 @@ async def test_the_ending_runs_when_shutdown_cancels_a_connection() -> None:
             await started.wait()
         await stream.aclose()
     assert seen == ["after", "teardown None"]
+
+
+def _client_frame(payload: str | bytes) -> bytes:
+    """A masked client frame (mask zero) carrying ``payload``: text for ``str``, else binary."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    head = bytes([0x81 if isinstance(payload, str) else 0x82])
+    if len(data) < 126:
+        head += bytes([0x80 | len(data)])
+    else:
+        head += bytes([0x80 | 126]) + struct.pack("!H", len(data))
+    return head + b"\x00\x00\x00\x00" + data
+
+
+async def _next_frame(stream: trio.SocketStream, buffered: bytes) -> tuple[int, bytes, bytes]:
+    """The next small unmasked frame from the server: opcode, payload, what is left over."""
+    while len(buffered) < 2 or len(buffered) < 2 + buffered[1]:
+        chunk = await stream.receive_some()
+        assert chunk, f"the server closed the connection; got {buffered!r}"
+        buffered += chunk
+    assert buffered[1] < 126, buffered[:2]
+    end = 2 + buffered[1]
+    return buffered[0] & 0x0F, buffered[2:end], buffered[end:]
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("[" * 2000, "Cannot read the message as JSON: arrays and objects nested deeper than 128"),
+        ("1" * 5000, "Cannot read the message as JSON: a number of more than 4300 digits"),
+        ("{'a': 1}", "Cannot read the message as JSON: not valid JSON: Expecting property name"),
+        (b"\xff", "Cannot read the message as JSON: not valid UTF-8 (byte 0)"),
+    ],
+)
+async def test_a_message_receive_json_cannot_read_closes_with_1007(
+    caplog: pytest.LogCaptureFixture, message: str | bytes, reason: str
+) -> None:
+    """On a real server, whatever receive_json cannot read closes the websocket with 1007 and
+    the reason, with no ERROR logged; a refused send (a lone surrogate) leaves it usable."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/json")
+    async def reader() -> None:
+        await websocket.accept()
+        try:
+            await websocket.send_json({"text": "\ud800"})
+        except ValueError:
+            await websocket.send("refused, still here")
+        await websocket.receive_json()
+
+    async with served(app) as client:
+        stream, rest = await _handshake(_port(client.base_url), "/json")
+        async with stream:
+            with trio.fail_after(3):
+                assert await _text_frame(stream, rest) == "refused, still here"
+                await stream.send_all(_client_frame(message))
+                opcode, payload, _ = await _next_frame(stream, rest[2 + rest[1] :] if rest else b"")
+                await stream.send_all(CLOSE_FRAME)
+        assert (await client.get("/nothing")).status_code == 404
+    assert opcode == 0x8
+    assert struct.unpack("!H", payload[:2])[0] == 1007
+    assert payload[2:].decode().startswith(reason)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

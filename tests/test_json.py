@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from markupsafe import Markup
 
-from trioweb import Response, TrioWeb, jsonify
+from trioweb import Response, TrioWeb, _json, jsonify
 
 
 @dataclasses.dataclass
@@ -113,3 +113,67 @@ async def test_unencodable_value_is_a_500_naming_the_type(caplog: pytest.LogCapt
     assert str(error) == "Object of type set is not JSON serializable"
     with pytest.raises(TypeError, match="Object of type type is not"):
         jsonify(Point)  # the class itself, not an instance
+
+
+async def test_a_lone_surrogate_is_a_clear_error_before_anything_is_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A str holding a lone surrogate (what a client's JSON "\\ud800" decodes to) cannot be
+    encoded as UTF-8: jsonify and dict return values raise a ValueError saying so and how to
+    fix it (a logged 500 in a view; the next request is served)."""
+    app = TrioWeb(__name__)
+
+    @app.route("/")
+    async def index() -> dict[str, Any]:
+        return {"name": "ada\ud800"}
+
+    @app.route("/ok")
+    async def ok() -> dict[str, Any]:
+        return {"name": "adé"}
+
+    async with app.test_client() as client:
+        assert (await client.get("/")).status_code == 500
+        assert await (await client.get("/ok")).get_json() == {"name": "adé"}
+    (error,) = [r.exc_info[1] for r in caplog.records if r.exc_info is not None]
+    assert isinstance(error, ValueError)
+    assert "lone surrogate ('\\ud800' at index 12)" in str(error)
+    with pytest.raises(ValueError, match="replace it first"):
+        jsonify(["\udfff"])
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+async def test_nan_follows_json_allow_nan(value: float) -> None:
+    """By default NaN and the infinities are written as Python writes them; with
+    JSON_ALLOW_NAN=False jsonify and dict return values refuse them with a ValueError naming
+    the key."""
+    app = TrioWeb(__name__)
+
+    @app.route("/jsonify")
+    async def with_jsonify() -> Response:
+        return jsonify(value)
+
+    @app.route("/dict")
+    async def with_dict() -> dict[str, Any]:
+        return {"v": value}
+
+    async with app.test_client() as client:
+        assert (await client.get("/jsonify")).status_code == 200
+        app.config["JSON_ALLOW_NAN"] = False
+        for path in ("/jsonify", "/dict"):
+            assert (await client.get(path)).status_code == 500
+    with pytest.raises(ValueError, match="NaN and Infinity are not JSON"), app.app_context():
+        jsonify(value)
+
+
+def test_dumps_with_options_still_checks() -> None:
+    """Options (indent, sort_keys) go to json.dumps; the checks still apply; a ValueError
+    that is not about NaN passes through as it is."""
+    assert _json.dumps({"b": 1, "a": [1]}, sort_keys=True) == '{"a":[1],"b":1}'
+    with pytest.raises(ValueError, match="lone surrogate"):
+        _json.dumps(["\ud800"], indent=1)
+    with pytest.raises(ValueError, match="JSON_ALLOW_NAN"):
+        _json.dumps([float("nan")], allow_nan=False, indent=1)
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        _json.dumps(loop, allow_nan=False)

@@ -280,3 +280,32 @@ async def test_a_disconnect_that_beats_the_take_over_is_handed_over() -> None:
         gate.set()
     assert received == [disconnect]
     assert disconnects == [(4002, "")]
+
+
+async def test_heard_counts_each_message_from_the_client_once(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """``Inbox.heard`` (the idle timeout's sign of life) counts each message read from ASGI
+    receive once, whether the handler or a listen task read it; a receive() that was cancelled
+    before a message came counts nothing."""
+    peer = ASGIPeer()
+    inbox = Inbox(peer.receive, lambda code, reason: None)
+    listener = DisconnectListener(0.1)
+    async with trio.open_nursery() as nursery:
+        listener.enroll(inbox, nursery)
+        nursery.start_soon(listener.run)
+        with trio.move_on_after(1):
+            await inbox.receive()  # nothing comes: cancelled
+        assert inbox.heard == 0
+        await peer.to_app.send({"type": "websocket.receive", "text": "1"})
+        assert (await inbox.receive())["text"] == "1"
+        assert inbox.heard == 1
+        await trio.sleep(1)  # away from receive(): a listen task reads for the handler
+        await peer.to_app.send({"type": "websocket.receive", "text": "2"})
+        await trio.sleep(1)
+        assert inbox.pending == [{"type": "websocket.receive", "text": "2"}]
+        assert inbox.heard == 2
+        assert (await inbox.receive())["text"] == "2"  # from the queue: not counted again
+        assert inbox.heard == 2
+        listener.withdraw(inbox)
+        nursery.cancel_scope.cancel()

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _asgi_peer import ASGIPeer, http_scope
 from _docs import load_example
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
+import trioweb
 from trioweb import Blueprint, TrioWeb, request, websocket
 
 
@@ -869,3 +871,90 @@ async def test_url_attributes_at_the_root() -> None:
     async with app.test_client() as client:
         response = await client.get("/")
     assert await response.get_json() == {"script_root": "", "url_root": "http://localhost/"}
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"[" * 2000, b"arrays and objects nested deeper than 128 levels"),
+        (b"[" * 129 + b"]" * 129, b"arrays and objects nested deeper than 128 levels"),
+        (b"1" * 5000, b"a number of more than 4300 digits"),
+        (b'{"a": "\xff"}', b"not valid UTF-8 (byte 7)"),
+        (b"{'a': 1}", b"not valid JSON"),
+    ],
+)
+async def test_hostile_json_bodies_are_400_without_a_traceback(
+    caplog: pytest.LogCaptureFixture, body: bytes, words: bytes
+) -> None:
+    """Whatever get_json cannot read (deep nesting, a number over Python's digit limit, bytes
+    that are not UTF-8) is InvalidPayload: a 400 saying why, no traceback logged."""
+    app = TrioWeb(__name__)
+    raised: list[BaseException] = []
+
+    @app.route("/", methods=["POST"])
+    async def echo() -> Any:
+        try:
+            return await request.get_json()
+        except BadRequest as error:
+            raised.append(error)
+            raise
+
+    async with app.test_client() as client:
+        response = await client.post("/", data=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400
+        assert words in await response.get_data()
+    assert isinstance(raised[0], trioweb.InvalidPayload)
+    assert all(record.exc_info is None for record in caplog.records)
+
+
+async def test_get_json_silent_returns_none_for_hostile_bodies() -> None:
+    """With silent=True, a body too deep or not UTF-8 gives None, as malformed JSON does."""
+    app = TrioWeb(__name__)
+
+    @app.route("/", methods=["POST"])
+    async def echo() -> Any:
+        return {"json": await request.get_json(silent=True)}
+
+    async with app.test_client() as client:
+        for body in (b"[" * 2000, b"\xff"):
+            response = await client.post(
+                "/", data=body, headers={"Content-Type": "application/json"}
+            )
+            assert await response.get_json() == {"json": None}
+
+
+@pytest.mark.parametrize(
+    ("config", "body", "status"),
+    [
+        ({"JSON_MAX_DEPTH": 2}, b"[[1]]", 200),
+        ({"JSON_MAX_DEPTH": 2}, b"[[[1]]]", 400),
+        ({"JSON_ALLOW_NAN": False}, b"[NaN]", 400),
+        ({}, b"[NaN]", 200),
+        ({}, b"\xef\xbb\xbf[1]", 200),  # a UTF-8 byte order mark is skipped
+    ],
+)
+async def test_get_json_limits_follow_the_config(
+    config: dict[str, Any], body: bytes, status: int
+) -> None:
+    """JSON_MAX_DEPTH and JSON_ALLOW_NAN apply to request bodies as to websocket messages."""
+    app = TrioWeb(__name__)
+    app.config.update(config)
+
+    @app.route("/", methods=["POST"])
+    async def echo() -> Any:
+        await request.get_json()
+        return "read"
+
+    async with app.test_client() as client:
+        response = await client.post("/", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+
+
+async def test_get_json_outside_an_app_uses_the_defaults() -> None:
+    """A request built by hand (no app bound) parses with the defaults: NaN allowed, 128
+    levels."""
+    for body, expected in ((b"[NaN]", "[nan]"), (b"[" * 129 + b"]" * 129, None)):
+        peer = ASGIPeer([{"type": "http.request", "body": body}])
+        scope = http_scope(method="POST", headers=[(b"content-type", b"application/json")])
+        got = await trioweb.Request(scope, peer.receive).get_json(silent=True)
+        assert (None if got is None else str(got)) == expected

@@ -385,13 +385,17 @@ async def test_url_for_outside_a_request_without_server_name_is_runtime_error() 
         ([], None, "http://localhost/"),
         ([(b"accept", b"*/*"), (b"host", b"after.other")], None, "http://after.other/"),
         ([], ("secure.example", 443), "http://secure.example:443/"),
+        # A Host with a path, userinfo or a bad port is never built into a URL (issue 10).
+        ([(b"host", b"evil.example/x?y=1")], ("10.0.0.1", 80), "http://10.0.0.1/"),
+        ([(b"host", b"user@evil.example")], ("10.0.0.1", 80), "http://10.0.0.1/"),
+        ([(b"host", b"evil.example:port")], None, "http://localhost/"),
     ],
 )
 async def test_external_urls_use_host_header_then_server(
     http_scope, asgi_peer, headers, server, expected
 ) -> None:
-    """External URLs name the `Host` header, else the ASGI `server` (port only if not default),
-    else `localhost`."""
+    """External URLs name the `Host` header if it is a valid host, else the ASGI `server` (port
+    only if not default), else `localhost`."""
     app = TrioWeb(__name__)
 
     @app.route("/")

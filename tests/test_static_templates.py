@@ -100,10 +100,13 @@ async def test_static_file_revalidation_is_304() -> None:
         "/static/..%2fsecret.txt",
         "/static/sub/../../secret.txt",
         "/static/sub",
+        "/static/hello.txt%00.png",
+        "/static/%00",
     ],
 )
 async def test_static_404s(path: str) -> None:
-    """A missing file, a directory, and any path escaping `static/` are 404s."""
+    """A missing file, a directory, a NUL in the path (was a 500) and any path escaping
+    `static/` are 404s."""
     app = staticapp.create_app()
     async with app.test_client() as client:
         response = await client.get(path)

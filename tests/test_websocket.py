@@ -14,6 +14,7 @@ import trio.testing
 from _asgi_peer import ASGIPeer, Message, ws_scope
 from _docs import load_example
 from _ws import closed_by_app, leaves, refusal
+from werkzeug.exceptions import BadRequest
 
 import trioweb
 from trioweb import TrioWeb, WebsocketClosed, WebsocketState, websocket
@@ -307,7 +308,13 @@ async def test_ws_handshake_chat_picks_the_best_subprotocol(
             "/chat",
             {"subprotocols": ["chat.v1"], "headers": {"Origin": "https://evil.example"}},
             403,
-            b"Pages from https://evil.example may not connect here",
+            b"This page's origin may not open this websocket.",
+        ),
+        (
+            "/chat",
+            {"subprotocols": ["chat.v1"], "query_string": {"v": "1"}},
+            426,
+            b"Update the app: version 2 or newer may connect",
         ),
         ("/admin", {}, 401, None),
         ("/admin", {"headers": {"Authorization": "Basic YWRhOndyb25n"}}, 403, b"Invalid password"),
@@ -1155,3 +1162,292 @@ async def test_messages_follow_the_servers_spec_version(
     assert close["code"] == 4000
     warned = [r for r in caplog.records if "x-room" in r.getMessage()]
     assert len(warned) == (0 if headers_sent else 1)
+
+
+# Hostile payloads (issue 10, item 2) ------------------------------------------------------------
+
+#: Messages receive_json cannot read, and the words the close reason starts with.
+UNREADABLE = [
+    pytest.param("{bad", "Cannot read the message as JSON: not valid JSON:", id="invalid"),
+    pytest.param("[" * 2000, "Cannot read the message as JSON: arrays and objects", id="2000-deep"),
+    pytest.param(
+        "[" * 129 + "]" * 129, "Cannot read the message as JSON: arrays and objects", id="129-deep"
+    ),
+    pytest.param("1" * 5000, "Cannot read the message as JSON: a number of more", id="5000-digits"),
+    pytest.param(b'["\xff"]', "Cannot read the message as JSON: not valid UTF-8", id="bad-utf8"),
+    pytest.param(
+        '{"a": "\\udc00"}', "Cannot read the message as JSON: a \\ud800-\\udfff escape", id="lone"
+    ),
+]
+
+
+@pytest.mark.parametrize(("message", "reason"), UNREADABLE)
+async def test_receive_json_refuses_what_it_cannot_read_with_1007(
+    caplog: pytest.LogCaptureFixture, message: str | bytes, reason: str
+) -> None:
+    """Whatever receive_json cannot read is InvalidPayload (a BadRequest); uncaught, it closes
+    with 1007 and the description as reason, logged at INFO with no traceback."""
+    app = TrioWeb(__name__)
+    raised: list[BaseException] = []
+
+    @app.websocket("/")
+    async def reader() -> None:
+        try:
+            await websocket.receive_json()
+        except BaseException as error:
+            raised.append(error)
+            raise
+
+    caplog.set_level(logging.INFO, "trioweb")
+    async with app.test_client() as client, client.websocket("/") as ws:
+        await ws.send(message)
+        code, got, _ = await closed_by_app(ws)
+    assert (code, got[: len(reason)]) == (1007, reason)
+    assert len(got.encode()) <= 123
+    (error,) = raised
+    assert isinstance(error, trioweb.InvalidPayload)
+    assert isinstance(error, BadRequest)
+    assert error.description.startswith(reason)
+    assert all(record.exc_info is None for record in caplog.records)
+    assert [r.levelname for r in caplog.records if "closed with 1007" in r.getMessage()] == ["INFO"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_receive_json_errors_leave_the_websocket_usable() -> None:
+    """Caught, InvalidPayload leaves the websocket as it was: the next message is read."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/")
+    async def lenient() -> None:
+        while True:
+            try:
+                await websocket.send_json({"got": await websocket.receive_json()})
+            except BadRequest as error:
+                await websocket.send_json({"error": error.description})
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        await ws.send("[" * 200 + "]" * 200)
+        assert (await ws.receive_json())["error"].startswith("Cannot read the message as JSON")
+        await ws.send(b'{"a": "\xc3\xa9"}')  # a binary frame of UTF-8 JSON is read
+        assert await ws.receive_json() == {"got": {"a": "é"}}
+        await ws.send("[" * 128 + "]" * 128)  # exactly JSON_MAX_DEPTH
+        assert await ws.receive() == '{"got":' + "[" * 128 + "]" * 128 + "}"
+
+
+@pytest.mark.parametrize(
+    ("config", "message", "reads"),
+    [
+        ({}, "[" * 128 + "]" * 128, True),
+        ({"JSON_MAX_DEPTH": 3}, "[[[1]]]", True),
+        ({"JSON_MAX_DEPTH": 3}, "[[[[1]]]]", False),
+        ({"JSON_MAX_DEPTH": 3}, '["[[[[", {"a": [[1]]}]', False),
+        ({"JSON_MAX_DEPTH": 3}, '["[[[[[[[[", {"a": [1]}]', True),
+        ({"JSON_MAX_DEPTH": 3}, "[[], {}, [], {}, [1]]", True),
+        ({"JSON_MAX_DEPTH": None}, "[" * 300 + "]" * 300, True),
+        ({"JSON_MAX_DEPTH": None}, "[" * 5000 + "]" * 5000, False),
+        ({}, "[NaN, Infinity]", True),
+        ({}, '["\\ud83d\\ude00", "\\\\ud800", 1]', True),  # a pair; an escaped backslash
+        ({"JSON_ALLOW_NAN": False}, "[NaN]", False),
+        ({"JSON_ALLOW_NAN": False}, "[-Infinity]", False),
+    ],
+)
+async def test_receive_json_limits_follow_the_config(
+    config: dict[str, Any], message: str, reads: bool
+) -> None:
+    """JSON_MAX_DEPTH bounds the nesting exactly (brackets in strings do not count; None
+    leaves only Python's recursion limit), JSON_ALLOW_NAN=False refuses NaN and Infinity."""
+    app = TrioWeb(__name__)
+    app.config.update(config)
+
+    @app.websocket("/")
+    async def reader() -> None:
+        try:
+            await websocket.receive_json()
+        except trioweb.InvalidPayload:
+            await websocket.send("refused")
+        else:
+            await websocket.send("read")
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        await ws.send(message)
+        assert await ws.receive() == ("read" if reads else "refused")
+
+
+async def test_send_refuses_a_lone_surrogate_before_sending_and_stays_usable() -> None:
+    """send() of a str with a lone surrogate (a file name decoded with surrogateescape, say)
+    and send_json() of a value holding one raise ValueError before anything is sent; the next
+    send goes out."""
+    app = TrioWeb(__name__)
+    errors: list[str] = []
+
+    @app.websocket("/")
+    async def echo() -> None:
+        value = {"text": b"caf\xe9".decode(errors="surrogateescape")}
+        for attempt in (lambda: websocket.send(value["text"]), lambda: websocket.send_json(value)):
+            try:
+                await attempt()
+            except ValueError as error:
+                errors.append(str(error))
+        await websocket.send("é still here")
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        assert await closed_by_app(ws) == (1000, "", ["é still here"])
+    assert len(errors) == 2
+    assert all("lone surrogate" in error for error in errors)
+    assert errors[0].startswith("websocket.send() cannot send this str")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), [float("-inf")]])
+async def test_send_json_refuses_nan_when_strict(value: Any) -> None:
+    """With JSON_ALLOW_NAN=False, send_json refuses NaN and the infinities with a ValueError
+    that says how to fix it, before anything is sent; by default they go out as Python writes
+    them."""
+    app = TrioWeb(__name__)
+    errors: list[str] = []
+
+    @app.websocket("/")
+    async def sender() -> None:
+        await websocket.send_json(value)
+        app.config["JSON_ALLOW_NAN"] = False
+        try:
+            await websocket.send_json(value)
+        except ValueError as error:
+            errors.append(str(error))
+        await websocket.send_json(None)
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        code, _, messages = await closed_by_app(ws)
+    assert code == 1000
+    assert messages[1:] == ["null"]
+    assert messages[0] in ("NaN", "Infinity", "[-Infinity]")
+    (error,) = errors
+    assert "JSON_ALLOW_NAN" in error
+
+
+async def test_send_json_refusals_are_checkpoints() -> None:
+    """A refused send_json or send still checkpoints (Trio's rule)."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/")
+    async def sender() -> None:
+        await websocket.accept()
+        with trio.testing.assert_checkpoints(), pytest.raises(TypeError):
+            await websocket.send_json(object())
+        with trio.testing.assert_checkpoints(), pytest.raises(ValueError, match="surrogate"):
+            await websocket.send("\udc80")
+
+    async with app.test_client() as client, client.websocket("/") as ws:
+        assert await closed_by_app(ws) == (1000, "", [])
+
+
+async def test_receive_json_outside_an_app_uses_the_defaults() -> None:
+    """With no app bound (a websocket built by hand), receive_json parses with the defaults."""
+    peer = ASGIPeer(
+        [
+            {"type": "websocket.receive", "text": "[" * 129 + "]" * 129},
+            {"type": "websocket.receive", "text": "[NaN]"},
+        ]
+    )
+    ws = trioweb.Websocket(ws_scope(), peer.receive, peer.send)
+    ws.state = WebsocketState.CONNECTED
+    with pytest.raises(trioweb.InvalidPayload):
+        await ws.receive_json()
+    assert str(await ws.receive_json()) == "[nan]"
+    await ws.send_json(float("nan"))
+    assert peer.sent[-1] == {"type": "websocket.send", "text": "NaN"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "subprotocol", "words"),
+    [
+        ({"X-Echo": "a\r\nSet-Cookie: evil=1"}, None, "has '\\r' in its value"),
+        ({"X-Echo": "a\nb"}, None, "has '\\n' in its value"),
+        ({"X-Echo": "a\x00b"}, None, "has '\\x00' in its value"),
+        ({"X-Echo": "日本"}, None, "beyond latin-1"),
+        ({"X Bad": "1"}, None, "is not an HTTP token"),
+        ({"X-Bad:": "1"}, None, "is not an HTTP token"),
+        (None, "chat v2", "is not an HTTP token"),
+        (None, "chät", "is not an HTTP token"),
+        (None, "other", "was not offered"),
+    ],
+)
+async def test_accept_refuses_what_cannot_go_on_the_wire(
+    headers: dict[str, str] | None, subprotocol: str | None, words: str
+) -> None:
+    """accept() with a header that would break the response (CRLF, NUL, non-latin-1, a name
+    that is not a token) or a subprotocol that is not a token raises ValueError saying why
+    before anything is sent: the handshake is refused with 500, not a broken 101."""
+    app = TrioWeb(__name__)
+    errors: list[str] = []
+
+    @app.websocket("/")
+    async def handler() -> None:
+        try:
+            await websocket.accept(headers=headers, subprotocol=subprotocol)
+        except ValueError as error:
+            errors.append(str(error))
+            raise
+
+    response = await refusal(app, "/", subprotocols=["chat v2", "chät"])
+    assert response.status_code == 500
+    (error,) = errors
+    assert words in error
+
+
+async def test_accept_sends_valid_headers_as_latin_1() -> None:
+    """Valid extra headers (latin-1 included) go out with the accept."""
+    app = TrioWeb(__name__)
+
+    @app.websocket("/")
+    async def handler() -> None:
+        await websocket.accept(headers={"X-Name": "café", "X-Tab": "a\tb"}, subprotocol="chat")
+
+    peer = ASGIPeer([{"type": "websocket.connect"}])
+    peer.disconnect({"type": "websocket.disconnect", "code": 1000})
+    scope = ws_scope("/", subprotocols=["chat"])
+    scope["asgi"]["spec_version"] = "2.4"
+    async with app.test_client():
+        await app(scope, peer.receive, peer.send)
+    accept = peer.sent[0]
+    assert accept["subprotocol"] == "chat"
+    assert accept["headers"] == [(b"x-name", "café".encode("latin-1")), (b"x-tab", b"a\tb")]
+
+
+ws_json_limits_example = load_example("ws_json_limits")
+
+
+async def test_ws_json_limits_answers_what_it_cannot_read_and_goes_on() -> None:
+    """docs/examples/ws_json_limits.py: /api answers an unreadable message with the reason
+    (nested deeper than its JSON_MAX_DEPTH of 8, NaN refused) and serves the next one."""
+    async with (
+        ws_json_limits_example.app.test_client() as client,
+        client.websocket("/api") as ws,
+    ):
+        await ws.send("[[[[[[[[[1]]]]]]]]]")
+        assert await ws.receive_json() == {
+            "error": "Cannot read the message as JSON: arrays and objects nested deeper than 8"
+            " levels (JSON_MAX_DEPTH)"
+        }
+        await ws.send('{"x": NaN}')
+        assert (await ws.receive_json())["error"].endswith(
+            "NaN is not JSON (JSON_ALLOW_NAN is False)"
+        )
+        await ws.send_json({"ok": [[1]]})
+        assert await ws.receive_json() == {"echo": {"ok": [[1]]}}
+
+
+async def test_ws_json_limits_strict_closes_with_1007() -> None:
+    """docs/examples/ws_json_limits.py: /strict lets InvalidPayload close the websocket with
+    1007 and the reason."""
+    async with (
+        ws_json_limits_example.app.test_client() as client,
+        client.websocket("/strict") as ws,
+    ):
+        await ws.send_json([1])
+        await ws.send("not json")
+        assert await closed_by_app(ws) == (
+            1007,
+            "Cannot read the message as JSON: not valid JSON: Expecting value: line 1 column 1"
+            " (char 0)",
+            ['{"echo":[1]}'],
+        )

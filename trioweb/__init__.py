@@ -13,9 +13,11 @@ from ._ctx import has_request_context as has_request_context
 from ._ctx import has_websocket_context as has_websocket_context
 from ._ctx import request as request
 from ._ctx import websocket as websocket
+from ._errors import InvalidPayload as InvalidPayload
 from ._errors import LifespanError as LifespanError
 from ._errors import WebsocketClosed as WebsocketClosed
 from ._errors import WebsocketException as WebsocketException
+from ._guard import Stats as Stats
 from ._helpers import abort as abort
 from ._helpers import jsonify as jsonify
 from ._helpers import make_response as make_response
@@ -42,12 +44,14 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "Blueprint",
     "Config",
+    "InvalidPayload",
     "LifespanError",
     "Request",
     "Response",
     "SecureCookieSessionInterface",
     "Session",
     "SessionInterface",
+    "Stats",
     "TrioWeb",
     "Websocket",
     "WebsocketClosed",

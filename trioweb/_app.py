@@ -25,7 +25,9 @@ from ._config import Config
 from ._ctx import AppContext, unbind_connection
 from ._eventloop import on_trio
 from ._eventloop import refuse as refuse_off_trio
+from ._guard import Guard, Stats
 from ._helpers import send_from_directory
+from ._origins import route_policy
 from ._request import BaseRequest, Request
 from ._response import Response, coerce_response
 from ._routing import Router
@@ -95,6 +97,8 @@ class TrioWeb(TemplateRegistry, Scaffold):
         self._disconnect_listener: DisconnectListener | None = None
         # Where the lifespan's ``trioweb.task_errors`` extension wants task errors (see _tasks).
         self._task_errors: list[Exception] | None = None
+        # Websocket admission (origins, connection limit), idle sweeping, counters (_guard).
+        self._guard = Guard()
         self.logger = log
         if self.static_folder is not None:
             self.add_static_route(self.static_url_path or "/static", "static", self)
@@ -144,11 +148,18 @@ class TrioWeb(TemplateRegistry, Scaffold):
     ) -> None:
         """Register ``view_func`` (``async def``) at ``rule`` under ``endpoint``.
 
-        Raises ``ValueError`` if ``endpoint`` already names another function.
+        For a websocket rule, ``allowed_origins`` (a list of origins) replaces the app's
+        ``WEBSOCKET_ALLOWED_ORIGINS`` and its blueprint's ``websocket_allowed_origins`` for this
+        route (see :doc:`howto/security`). Raises ``ValueError`` if ``endpoint`` already names
+        another function or an origin is invalid.
         """
         if view_func is None:
             raise TypeError("add_url_rule() needs a view_func")
         require_async(view_func, "websocket handler" if websocket else "view")
+        allowed_origins = options.pop("allowed_origins", None)
+        policy = None
+        if allowed_origins is not None:
+            policy = route_policy(allowed_origins, websocket=websocket, rule=rule)
         endpoint = endpoint or view_func.__name__
         existing = self.view_functions.get(endpoint)
         if existing is not None and existing is not view_func:
@@ -158,6 +169,8 @@ class TrioWeb(TemplateRegistry, Scaffold):
             )
         self.router.add(rule, endpoint, methods=methods, websocket=websocket, **options)
         self.view_functions[endpoint] = view_func
+        if policy is not None:
+            self._guard.route_origins[endpoint] = policy
 
     def add_static_route(self, url_path: str, endpoint: str, owner: Scaffold) -> None:
         """Serve ``owner.static_folder`` at ``{url_path}/<path:filename>``."""
@@ -348,6 +361,12 @@ class TrioWeb(TemplateRegistry, Scaffold):
         return coerce_response(value, self.response_class)
 
     # Serving and testing -------------------------------------------------------------------------
+
+    def stats(self) -> Stats:
+        """A snapshot of this app's connections in this worker: websockets open, HTTP requests
+        in flight, handshakes refused (overload, origin), websockets closed for idleness. Not a
+        checkpoint; cheap enough to call from a metrics endpoint."""
+        return self._guard.stats()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point."""

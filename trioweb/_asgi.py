@@ -59,6 +59,7 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
     app.match_request(request)
     handler_scope = trio.CancelScope()
     outcome = Outcome()
+    app._guard.http_in_flight += 1
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
@@ -80,6 +81,7 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
                 log.exception("Error while answering %s %s", request.method, request.path)
             nursery.cancel_scope.cancel()
     finally:  # also when the server cancels the connection: the ending is shielded
+        app._guard.http_in_flight -= 1
         await _pipeline.end_request(app, request, outcome)
 
 
@@ -109,6 +111,7 @@ async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: S
                 outcome = await _pipeline.dispatch_websocket(app, ws)
             finally:
                 listener.withdraw(inbox)
+                app._guard.release(ws)  # admitted by the pipeline (trioweb._guard)
                 nursery.cancel_scope.cancel()
     except Exception as error:  # dragged out of the handler's nursery by a disconnect
         outcome = Outcome(close=(1011, "Internal Server Error"), error=error)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, final
 
+from ._origins import OriginPolicy, route_policy
 from ._scaffold import F, Scaffold, require_async
 from ._types import ViewFunc
 
@@ -25,7 +26,10 @@ class Blueprint(Scaffold):
 
     ``url_prefix`` is prepended to every rule; ``static_folder`` (none by default) is served at
     ``{url_prefix}/static`` or ``static_url_path``; ``template_folder`` (none by default) is
-    searched after the app's. Names may not contain a dot.
+    searched after the app's. ``websocket_allowed_origins`` (a list of origins) is the default
+    ``allowed_origins`` of the blueprint's websocket routes and of its nested blueprints' that
+    set none, instead of ``WEBSOCKET_ALLOWED_ORIGINS``. Names may not contain a dot; an invalid
+    origin is a ``ValueError``.
     """
 
     def __init__(
@@ -38,6 +42,7 @@ class Blueprint(Scaffold):
         static_url_path: str | None = None,
         template_folder: str | None = None,
         root_path: str | None = None,
+        websocket_allowed_origins: Iterable[str] | None = None,
     ) -> None:
         if not name or "." in name:
             raise ValueError(f"a blueprint's name must be non-empty and without a dot: {name!r}")
@@ -50,6 +55,13 @@ class Blueprint(Scaffold):
         )
         self.name = name
         self.url_prefix = url_prefix
+        #: The parsed ``websocket_allowed_origins``, or ``None`` (then the parent blueprint's, or
+        #: the app's config, applies).
+        self.websocket_allowed_origins: OriginPolicy | None = None
+        if websocket_allowed_origins is not None:
+            self.websocket_allowed_origins = OriginPolicy.parse(
+                websocket_allowed_origins, f"websocket_allowed_origins of blueprint {name!r}"
+            )
         self._routes: list[tuple[str, str | None, ViewFunc, dict[str, Any]]] = []
         self._children: list[tuple[Blueprint, dict[str, Any]]] = []
         self._app_setup: list[Callable[[TrioWeb], None]] = []
@@ -79,6 +91,10 @@ class Blueprint(Scaffold):
         if endpoint is not None and "." in endpoint:
             raise ValueError(f"a blueprint endpoint may not contain a dot: {endpoint!r}")
         options.update(methods=methods, websocket=websocket)
+        if options.get("allowed_origins") is not None:  # invalid: say so now, not at registration
+            options["allowed_origins"] = route_policy(
+                options["allowed_origins"], websocket=websocket, rule=rule
+            )
         self._check_not_registered("add a route")
         self._routes.append((rule, endpoint, view_func, options))
 

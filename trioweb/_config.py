@@ -46,6 +46,13 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_REFRESH_EACH_REQUEST": True,
     # 31 days, in seconds (a timedelta works too).
     "PERMANENT_SESSION_LIFETIME": 31 * 24 * 3600,
+    # JSON from clients (request.get_json, websocket.receive_json): how deep arrays and objects
+    # may nest (None: as deep as Python's recursion limit lets the parser go); deeper is
+    # InvalidPayload (400; 1007 on a websocket).
+    "JSON_MAX_DEPTH": 128,
+    # Whether NaN and Infinity are sent (jsonify, dict return values, send_json) and accepted
+    # (get_json, receive_json), as Python's json module does; False: ValueError / InvalidPayload.
+    "JSON_ALLOW_NAN": True,
     # What trioweb's connection layer (trioweb/_layer/_limits.py) enforces on websockets.
     # Bytes a message may have (after decompression); 1009 beyond it.
     "WEBSOCKET_MAX_MESSAGE_SIZE": 1024 * 1024,
@@ -57,6 +64,20 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_PING_TIMEOUT": 20.0,
     # Whether to accept permessage-deflate.
     "WEBSOCKET_COMPRESSION": True,
+    # What trioweb's pipeline enforces on websocket handshakes and connections (trioweb/_guard.py,
+    # trioweb/_origins.py; docs/howto/security.rst).
+    # Origins besides the app's own whose pages may open websockets: exact ("https://a.example"),
+    # wildcard ("https://*.example.com"), "null" or "*"; empty: the app's own origin only. A
+    # foreign Origin gets 403; a handshake without one (not a browser) is let through.
+    "WEBSOCKET_ALLOWED_ORIGINS": (),
+    # Websockets one worker (one app instance) holds open at most; beyond it a handshake gets
+    # 503 with Retry-After. Generous: the bench's hold (10,000 idle plus 500 busy websockets on
+    # one worker) fits with room to spare; 20,000 idle websockets take about 470 MiB (~24 KiB
+    # each) and as many file descriptors. None: no limit.
+    "WEBSOCKET_MAX_CONNECTIONS": 20_000,
+    # Seconds without a message from the client after which a websocket is closed (1001,
+    # "idle for N s"); None: never.
+    "WEBSOCKET_IDLE_TIMEOUT": None,
 }
 
 #: Environment variables the ``trioweb`` command reads for itself: ``TRIOWEB_APP`` (which app to

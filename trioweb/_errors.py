@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import final
 
+from werkzeug.exceptions import BadRequest, HTTPException
+
 
 @final
 class LifespanError(Exception):
@@ -65,6 +67,30 @@ class WebsocketException(Exception):
         )
         self.code = code
         self.reason = reason
+
+
+class InvalidPayload(BadRequest):
+    """What a client sent cannot be read: not JSON, not UTF-8, nested too deep, a number too
+    long (see ``JSON_MAX_DEPTH``). A :class:`~werkzeug.exceptions.BadRequest`, so ``except
+    BadRequest`` catches it too.
+
+    Raised by :meth:`Websocket.receive_json` and :meth:`Request.get_json`; its
+    ``description`` says what is wrong, in words for the client. Left uncaught, it answers an
+    HTTP request with 400, and closes an accepted websocket with :attr:`close_code` (1007,
+    "invalid payload data") and the description as the reason, logged at INFO without a
+    traceback. Catch it to answer and go on: the websocket stays usable.
+    """
+
+    #: The close code of a websocket it ends: 1007, invalid payload data (RFC 6455).
+    close_code = 1007
+
+
+def http_error_close_code(error: HTTPException) -> int:
+    """The close code for an HTTP error that ends an accepted websocket: 1007 for
+    :class:`InvalidPayload`, 1008 (policy violation) for other 4xx errors, 1011 for 5xx."""
+    if isinstance(error, InvalidPayload):
+        return error.close_code
+    return 1008 if (error.code or 500) < 500 else 1011
 
 
 def lone_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:

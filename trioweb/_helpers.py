@@ -19,7 +19,7 @@ from werkzeug.utils import redirect as _werkzeug_redirect
 
 from . import _json
 from ._ctx import current_app, current_connection
-from ._response import Response
+from ._response import Response, json_body
 
 if TYPE_CHECKING:
     pass
@@ -44,7 +44,7 @@ def redirect(location: str, code: int = 302) -> Response:
 
 def jsonify(*args: Any, **kwargs: Any) -> Response:
     """A JSON response: one argument as is, several as a list, keyword arguments as an object."""
-    return Response(_json.dumps(_json.jsonable(*args, **kwargs)), mimetype="application/json")
+    return Response(json_body(_json.jsonable(*args, **kwargs)), mimetype="application/json")
 
 
 async def make_response(*args: Any) -> Response:
@@ -115,7 +115,7 @@ async def send_file(
     file_path = trio.Path(path)
     try:
         stat = await file_path.stat()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path (``%00`` from a client)
         raise NotFound() from None
     if not S_ISREG(stat.st_mode):
         raise NotFound()

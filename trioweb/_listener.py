@@ -79,6 +79,7 @@ class Inbox:
         "_reading",
         "_reads",
         "_receive",
+        "heard",
         "pending",
     )
 
@@ -96,6 +97,9 @@ class Inbox:
         self._handover: trio.Event | None = None  # set by the listen task once it has stopped
         self._nursery: trio.Nursery | None = None
         self._idle: set[Inbox] = _NOWHERE  # the listener's set, once enrolled
+        #: Messages read from ASGI ``receive`` so far: the idle sweeper's sign of life
+        #: (trioweb._guard); an increment per message is all it costs.
+        self.heard = 0
 
     async def receive(self) -> Message:
         """The next ASGI message: a queued one, else one read from ASGI ``receive`` now.
@@ -116,7 +120,9 @@ class Inbox:
                 message = self.pending.pop(0)
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return message
-            return await self._receive()
+            message = await self._receive()
+            self.heard += 1
+            return message
         finally:
             self._reading = False
             self._reads += 1
@@ -154,6 +160,7 @@ class Inbox:
                 self._listen_scope = None
                 if message is None:  # the handler took over
                     return
+                self.heard += 1
                 self.pending.append(message)  # a disconnect too: a receive() taking over gets it
                 if message["type"] == "websocket.disconnect":
                     self._on_disconnect(message.get("code", 1005), message.get("reason") or "")

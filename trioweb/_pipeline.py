@@ -24,7 +24,8 @@ is that exception.
 Before accept, an error becomes the HTTP response that rejects the handshake. After accept:
 
 * :class:`~trioweb.WebsocketException` closes with its code and reason;
-* an HTTP error (``abort(403)``) closes with 1008 (4xx) or 1011 (5xx) and its description;
+* an HTTP error (``abort(403)``) closes with 1008 (4xx) or 1011 (5xx) and its description,
+  :class:`~trioweb.InvalidPayload` (from ``receive_json``) with 1007;
 * ``WebsocketClosed`` (the connection is already gone) ends the handler quietly;
 * anything else runs its handler if it has one, closes with 1011 and, unhandled, is logged with
   its traceback and re-raised to the server.
@@ -42,7 +43,8 @@ import attrs
 import trio
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ._errors import WebsocketClosed, WebsocketException, lone_exception
+from ._errors import WebsocketClosed, WebsocketException, http_error_close_code, lone_exception
+from ._guard import admit_websocket
 from ._response import Response, from_http_exception
 from ._sessions import save_session
 from ._websocket import WebsocketState
@@ -112,6 +114,9 @@ async def dispatch_websocket(app: TrioWeb, ws: Websocket) -> Outcome:
     Before accept, a returned value is the HTTP response that rejects the handshake. After
     accept, the handler's return value is ignored, with a warning if it is not ``None``.
     """
+    refusal = admit_websocket(app, ws)  # origin and connection limit, before any hook
+    if refusal is not None:
+        return Outcome(refusal, handled=True)
     try:
         value = await _preprocess(app, ws, "websocket")
         if value is None:
@@ -269,7 +274,7 @@ async def _error_close(app: TrioWeb, ws: Websocket, raised: Exception) -> Outcom
     if isinstance(error, WebsocketException):
         return Outcome(close=(error.code, error.reason), error=error, handled=True)
     if isinstance(error, HTTPException):
-        code = 1008 if (error.code or 500) < 500 else 1011
+        code = http_error_close_code(error)
         reason = _truncate(error.description or error.name)
         log.info("websocket %s closed with %d: %s %s", ws.path, code, error.code, error.name)
         return Outcome(close=(code, reason), error=error, handled=True)

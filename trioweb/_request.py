@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 from werkzeug.datastructures import FileStorage, Headers, MultiDict
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.sansio.request import Request as SansIORequest
 
 from . import _json
+from ._ctx import _cv_app
+from ._errors import InvalidPayload
 from ._formparser import Body, parse_form
 from ._routing import Router, path_in_app
 from ._types import Receive, Scope
@@ -191,8 +193,10 @@ class Request(BaseRequest):
         """The body parsed as JSON.
 
         Unless ``force``, the content type must be JSON (``application/json`` or ``+json``),
-        else ``415``. Malformed JSON raises ``BadRequest`` (400) with the parser's message; with
-        ``silent`` both cases return ``None`` instead. A checkpoint.
+        else ``415``. A body that cannot be read raises :class:`~trioweb.InvalidPayload` (a
+        ``BadRequest``, 400) saying why: not JSON, not UTF-8, nested deeper than
+        ``JSON_MAX_DEPTH``, a number over Python's digit limit, NaN when ``JSON_ALLOW_NAN`` is
+        false. With ``silent`` both cases return ``None`` instead. A checkpoint.
         """
         if not (force or self.is_json):
             await trio.lowlevel.checkpoint()
@@ -204,12 +208,20 @@ class Request(BaseRequest):
             )
         if self._json is _UNSET:
             data = await self.get_data()
+            app = _cv_app.get()
             try:
-                self._json = _json.loads(data)
+                if app is None:
+                    self._json = _json.parse(data)
+                else:
+                    self._json = _json.parse(
+                        data,
+                        max_depth=app.config["JSON_MAX_DEPTH"],
+                        allow_nan=app.config["JSON_ALLOW_NAN"],
+                    )
             except ValueError as error:
                 if silent:
                     return None
-                raise BadRequest(f"Failed to decode JSON object: {error}") from error
+                raise InvalidPayload(f"Failed to decode JSON object: {error}") from error
         else:
             await trio.lowlevel.checkpoint()
         return self._json

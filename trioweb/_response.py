@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.response import Response as SansIOResponse
 
 from . import _json
+from ._ctx import _cv_app
 from ._types import HeadersValue, Send
 
 
@@ -130,6 +131,15 @@ def from_http_exception(error: HTTPException, response_class: type[Response]) ->
     return response_class(rendered.get_data(), rendered.status_code, Headers(rendered.headers))
 
 
+def json_body(value: Any) -> str:
+    """``value`` as JSON for a response body, with the current app's ``JSON_ALLOW_NAN``.
+
+    Raises ``TypeError`` or ``ValueError`` for what cannot be sent (see :func:`_json.dumps`).
+    """
+    app = _cv_app.get()
+    return _json.dumps(value, allow_nan=app is None or app.config["JSON_ALLOW_NAN"])
+
+
 def coerce_response(value: Any, response_class: type[Response]) -> Response:
     """Coerce a view's return value into a :class:`Response`.
 
@@ -158,7 +168,7 @@ def coerce_response(value: Any, response_class: type[Response]) -> Response:
     elif isinstance(value, str | bytes | AsyncIterable):
         response = response_class(value)
     elif isinstance(value, dict | list):
-        response = response_class(_json.dumps(value), mimetype="application/json")
+        response = response_class(json_body(value), mimetype="application/json")
     elif value is None:
         raise TypeError(
             "the view returned None; return a response value such as a string, a dict or a Response"

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from werkzeug.routing import Map, MapAdapter, Rule
+from werkzeug.sansio.utils import host_is_trusted
 
 from ._types import Scope
 
@@ -125,7 +126,10 @@ def _path_of_absolute_form(target: str) -> str:
 def _host_of(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"host":
-            return str(value.decode("latin-1"))
+            host = str(value.decode("latin-1"))
+            if host_is_trusted(host, None):  # werkzeug's check of its characters and port
+                return host
+            break  # a Host with a path, userinfo or a bad port: never built into a URL
     server = scope.get("server")
     if server is None:
         return "localhost"

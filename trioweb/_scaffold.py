@@ -150,9 +150,22 @@ class Scaffold:
         return self.route(rule, methods=["DELETE"], **options)
 
     def websocket(
-        self, rule: str, *, endpoint: str | None = None, **options: Any
+        self,
+        rule: str,
+        *,
+        endpoint: str | None = None,
+        allowed_origins: Iterable[str] | None = None,
+        **options: Any,
     ) -> Callable[[F], F]:
-        """Decorate an async websocket handler for ``rule``."""
+        """Decorate an async websocket handler for ``rule``.
+
+        ``allowed_origins``: the origins whose pages may open it besides the app's own
+        (``["https://app.example.com", "https://*.example.com"]``, ``["*"]`` for any), instead
+        of the blueprint's ``websocket_allowed_origins`` or ``WEBSOCKET_ALLOWED_ORIGINS``.
+        Raises ``ValueError`` for an invalid origin.
+        """
+        if allowed_origins is not None:
+            options["allowed_origins"] = allowed_origins
 
         def decorator(func: F) -> F:
             self.add_url_rule(rule, endpoint, func, websocket=True, **options)

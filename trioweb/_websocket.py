@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any, NoReturn, final
 
 import trio
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import BadRequest
 
 from . import _json
-from ._errors import WebsocketClosed, close_problem
+from ._ctx import _cv_app
+from ._errors import InvalidPayload, WebsocketClosed, close_problem
 from ._listener import Inbox
 from ._request import BaseRequest
 from ._types import Message, Receive, Scope, Send
@@ -64,6 +65,48 @@ class WebsocketState(enum.Enum):
 _CONNECTING = WebsocketState.CONNECTING
 _CONNECTED = WebsocketState.CONNECTED
 _NO_SCOPE = trio.CancelScope()  # until the edge attaches the real one; cancelling it does nothing
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_NOT_IN_A_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+
+
+def _accept_headers(
+    headers: Headers | Mapping[str, str] | Iterable[tuple[str, str]] | None,
+    subprotocol: str | None,
+    offered: list[str],
+) -> list[tuple[bytes, bytes]]:
+    """The accept response's extra headers as ASGI pairs; ``ValueError`` for a subprotocol not
+    offered or not a token, or a header that cannot go on the wire as it is."""
+    if subprotocol is not None:
+        if subprotocol not in offered:
+            raise ValueError(
+                f"subprotocol {subprotocol!r} was not offered by the client; it offered {offered!r}"
+            )
+        if not _TOKEN.fullmatch(subprotocol):
+            raise ValueError(
+                f"subprotocol {subprotocol!r} is not an HTTP token (RFC 6455 asks for one), so it"
+                " cannot be sent back: choose another of the client's offers or refuse it"
+            )
+    if not headers:
+        return []
+    raw = []
+    pairs = headers.items() if isinstance(headers, Headers | Mapping) else headers
+    for name, given in pairs:
+        value = str(given)
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(
+                f"accept header name {name!r} is not an HTTP token: use letters, digits and -"
+            )
+        bad = _NOT_IN_A_VALUE.search(value)
+        if bad is not None:
+            raise ValueError(
+                f"accept header {name!r} has {bad.group()!r} in its value {value!r}: a header"
+                " value cannot hold line breaks, other control characters or characters beyond"
+                " latin-1; check or encode (urllib.parse.quote) what the client sent first"
+            )
+        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return raw
 
 
 @final
@@ -116,8 +159,11 @@ class Websocket(BaseRequest):
         """Accept the handshake, optionally with extra response ``headers`` and a
         ``subprotocol``; does nothing if already accepted. A checkpoint.
 
-        ``subprotocol`` must be one the client offered, else ``ValueError`` and nothing is sent.
-        Raises :class:`~trioweb.WebsocketClosed` if the websocket was rejected or closed. A
+        ``subprotocol`` must be one the client offered, else ``ValueError`` and nothing is sent;
+        so is a header whose name is not an HTTP token or whose value has a line break, another
+        control character or a character beyond latin-1 (typically a client's value echoed
+        back unchecked). Raises :class:`~trioweb.WebsocketClosed` if the websocket was rejected
+        or closed. A
         server whose ASGI ``spec_version`` is older than 2.1 cannot send ``headers``: they are
         left out, with a warning.
         """
@@ -126,18 +172,13 @@ class Websocket(BaseRequest):
             return
         if self.state is not _CONNECTING:
             await self._raise_closed()
-        if subprotocol is not None and subprotocol not in self.requested_subprotocols:
+        try:
+            raw_headers = _accept_headers(headers, subprotocol, self.requested_subprotocols)
+        except ValueError:
             await trio.lowlevel.checkpoint()
-            raise ValueError(
-                f"subprotocol {subprotocol!r} was not offered by the client; it offered"
-                f" {self.requested_subprotocols!r}"
-            )
+            raise
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
-        if headers:
-            raw_headers = [
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in Headers(headers).items()
-            ]
+        if raw_headers:
             if self._spec_version() >= (2, 1):
                 message["headers"] = raw_headers
             else:
@@ -185,15 +226,25 @@ class Websocket(BaseRequest):
         raise RuntimeError(f"unexpected ASGI message {message['type']!r} on a websocket")
 
     async def receive_json(self) -> Any:
-        """:meth:`receive` a message and parse it as JSON.
+        """:meth:`receive` a message and parse it as JSON: a text frame, or a binary one of
+        UTF-8.
 
-        Raises werkzeug's ``BadRequest`` if it is not valid JSON; the websocket stays usable.
+        Raises :class:`~trioweb.InvalidPayload` (a ``BadRequest``) for anything that cannot be
+        read: not JSON, not UTF-8, arrays and objects nested deeper than ``JSON_MAX_DEPTH``, a
+        number over Python's digit limit, NaN when ``JSON_ALLOW_NAN`` is false. Caught, the
+        websocket stays usable; uncaught, it closes with 1007 and the reason.
         """
         data = await self.receive()
+        app = _cv_app.get()
         try:
-            return _json.loads(data)
+            if app is None:
+                return _json.parse(data)
+            config = app.config
+            return _json.parse(
+                data, max_depth=config["JSON_MAX_DEPTH"], allow_nan=config["JSON_ALLOW_NAN"]
+            )
         except ValueError as error:
-            raise BadRequest(f"The websocket message is not valid JSON: {error}") from error
+            raise InvalidPayload(f"Cannot read the message as JSON: {error}") from error
 
     def __aiter__(self) -> Websocket:
         return self
@@ -207,11 +258,14 @@ class Websocket(BaseRequest):
     async def send(self, data: str | bytes) -> None:
         """Send ``data`` as a text frame (``str``) or a binary frame (``bytes``-like).
 
-        Accepts the handshake first if needed. Raises ``TypeError`` for any other type, and
-        :class:`~trioweb.WebsocketClosed` once the websocket is closed. A checkpoint, whatever
-        the server's ``send`` does.
+        Accepts the handshake first if needed. Raises ``TypeError`` for any other type,
+        ``ValueError`` for a ``str`` UTF-8 cannot encode (a lone surrogate; nothing is sent and
+        the websocket stays usable), and :class:`~trioweb.WebsocketClosed` once the websocket
+        is closed. A checkpoint, whatever the server's ``send`` does.
         """
         if isinstance(data, str):
+            if not data.isascii():
+                await self._check_text(data)
             message: Message = {"type": "websocket.send", "text": data}
         elif isinstance(data, bytes | bytearray | memoryview):
             message = {"type": "websocket.send", "bytes": bytes(data)}
@@ -239,8 +293,22 @@ class Websocket(BaseRequest):
             await trio.lowlevel.checkpoint()
 
     async def send_json(self, *args: Any, **kwargs: Any) -> None:
-        """Send a JSON text frame, built as :func:`~trioweb.jsonify` builds its body."""
-        await self.send(_json.dumps(_json.jsonable(*args, **kwargs)))
+        """Send a JSON text frame, built as :func:`~trioweb.jsonify` builds its body.
+
+        Raises ``TypeError`` for a value JSON cannot hold and ``ValueError`` for a string with
+        a lone surrogate, or NaN or Infinity when ``JSON_ALLOW_NAN`` is false: nothing is sent
+        and the websocket stays usable. Otherwise as :meth:`send`.
+        """
+        app = _cv_app.get()
+        try:
+            text = _json.dumps(
+                _json.jsonable(*args, **kwargs),
+                allow_nan=app is None or app.config["JSON_ALLOW_NAN"],
+            )
+        except (TypeError, ValueError):
+            await trio.lowlevel.checkpoint()
+            raise
+        await self.send(text)
 
     # Closing --------------------------------------------------------------------------------------
 
@@ -308,6 +376,14 @@ class Websocket(BaseRequest):
         disconnect cancels it. Returns the inbox for the disconnect listener to look after."""
         self._scope = nursery.cancel_scope
         return self._inbox
+
+    async def _check_text(self, text: str) -> None:
+        """Checkpoint and raise ``ValueError`` if ``text`` cannot be sent (a lone surrogate)."""
+        try:
+            _json.check_text(text)
+        except ValueError as error:
+            await trio.lowlevel.checkpoint()
+            raise ValueError(f"websocket.send() cannot send this str: {error}") from None
 
     def _spec_version(self) -> tuple[int, ...]:
         version = (self.scope.get("asgi") or {}).get("spec_version") or "2.0"

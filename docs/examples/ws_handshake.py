@@ -7,8 +7,11 @@ from werkzeug.exceptions import NotFound
 from trioweb import TrioWeb, abort, websocket
 
 app = TrioWeb(__name__)
+# Pages of the app's own origin may open its websockets; so may these (see the security page).
+app.config["WEBSOCKET_ALLOWED_ORIGINS"] = ["https://chat.example.com"]
 
-ALLOWED_ORIGINS = {"https://chat.example.com"}
+#: Clients older than this are asked to update before they may connect.
+MIN_CLIENT_VERSION = 2
 ROOMS = {"lobby", "trio"}
 ADMIN_PASSWORD = "correct horse battery staple"
 #: The versions of the chat protocol the server speaks, best first.
@@ -16,10 +19,10 @@ SUBPROTOCOLS = ["chat.v2", "chat.v1"]
 
 
 @app.before_websocket
-async def check_origin() -> tuple[str, int] | None:
-    origin = websocket.origin
-    if origin is not None and origin not in ALLOWED_ORIGINS:
-        return f"Pages from {origin} may not connect here", 403
+async def check_client_version() -> tuple[str, int] | None:
+    version = websocket.args.get("v", type=int)
+    if version is not None and version < MIN_CLIENT_VERSION:
+        return f"Update the app: version {MIN_CLIENT_VERSION} or newer may connect", 426
     return None
 
 
