@@ -425,7 +425,7 @@ def through_trio_websocket(host: str, port: int) -> Connect:
                                 f"/fuzz/{conn.number}",
                                 subprotocols=list(SUBPROTOCOLS),
                             )
-                        except ConnectionRejected as rejected:
+                        except ConnectionRejected as rejected:  # (or from its reader task)
                             connected.finish(outcome.Value(("rejected", rejected.status_code)))
                             return
                         connected.finish(outcome.Value(("accepted", ws.subprotocol)))
@@ -451,9 +451,12 @@ def through_trio_websocket(host: str, port: int) -> Connect:
                         await _serve_commands(inbox, run)
                         ws_nursery.cancel_scope.cancel()
                 except BaseExceptionGroup as group:
-                    if len(group.exceptions) == 1:
-                        raise group.exceptions[0] from None
-                    raise
+                    if len(group.exceptions) != 1:
+                        raise
+                    error = group.exceptions[0]
+                    if not isinstance(error, ConnectionRejected):
+                        raise error from None
+                    connected.finish(outcome.Value(("rejected", error.status_code)))
 
         return _start_actor(nursery, body)
 

@@ -96,6 +96,8 @@ for _name in EXAMPLES:
         database=None if _name != "deep" else settings.default.database,
         stateful_step_count=30,
         suppress_health_check=[HealthCheck.too_slow],
+        # One failure, shrunk, is what a report needs; shrinking several costs minutes.
+        report_multiple_bugs=_name == "deep",
     )
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
 if PROFILE not in EXAMPLES:
@@ -115,6 +117,8 @@ CLOSE_CODES = st.one_of(
 REASONS = st.text(max_size=20).filter(lambda reason: len(reason.encode()) <= 123)
 #: The most messages one side has in flight towards the other (below every queue's size).
 IN_FLIGHT = 8
+#: The test client's bound on each of its waits (virtual seconds): beyond any example's length.
+CLIENT_TIMEOUT = 3600.0
 #: Connections per example: each one starts when the previous has ended.
 CONNECTIONS = 3
 
@@ -186,7 +190,10 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     async def _start_session(self) -> None:
         """Serve the app (test client or real server) in a task of the loop's host nursery."""
-        app = lifecycle_app(self.conns, DISCONNECT_LISTENER_DELAY=0.02)
+        # On the mock clock the listener's delay costs no real time, but each of its looks
+        # costs a turn of the loop while a step waits for a hang's bound: few looks, then.
+        delay = 0.25 if self.server is None else 0.02
+        app = lifecycle_app(self.conns, DISCONNECT_LISTENER_DELAY=delay)
         nursery = trio.lowlevel.current_task().parent_nursery
         assert nursery is not None
         self.nursery: trio.Nursery = await nursery.start(self._session, app)
@@ -196,7 +203,10 @@ class LifecycleMachine(RuleBasedStateMachine):
     async def _session(self, app: Any, *, task_status: trio.TaskStatus[trio.Nursery]) -> None:
         try:
             if self.server is None:
-                async with app.test_client() as client, trio.open_nursery() as nursery:
+                # The client's own bound applies to each of its waits, and a handshake may
+                # wait through many steps of virtual time: the machine bounds every step.
+                timeout = CLIENT_TIMEOUT
+                async with app.test_client(timeout=timeout) as client, trio.open_nursery() as nursery:
                     self.connect: Connect = through_test_client(client)
                     task_status.started(nursery)
                     await self.stop.wait()
@@ -394,6 +404,12 @@ class LifecycleMachine(RuleBasedStateMachine):
             await self._rejected(403)
         elif model.server_close is None:
             model.server_close = model.own_close = (code, reason)
+            if self.server is not None:
+                # A real client answers the close at once, and the disconnect that completes
+                # the closing handshake cancels the handler (the test client answers when the
+                # test receives the close).
+                model.handler_done = True
+                await model.conn.until(lambda: model.conn.ended, self.BOUND)
 
     @precondition(lambda self: self.model.handler_idle)
     @rule()
@@ -483,6 +499,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     @precondition(
         lambda self: self._client_may_act()
         and not self.model.handler_done
+        and (self.server is None or self.model.server_close is None)
         and self.model.unread_by_handler < IN_FLIGHT
     )
     @rule(message=MESSAGES)
@@ -608,7 +625,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 class LifecycleOverHypercorn(LifecycleMachine):
     """The same machine through a real server and trio-websocket (``server`` set per test)."""
 
-    BOUND = 5.0
+    BOUND = 2.0
 
 
 def _run(machine: type[LifecycleMachine], examples: int) -> None:
