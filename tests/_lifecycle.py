@@ -11,6 +11,7 @@ is a failure (``trio.TooSlowError``), never a hang.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -104,10 +105,8 @@ class LoopThread:
     def close(self) -> None:
         """Cancel everything still running in the loop and wait for the thread to end."""
         if self._token is not None and self._nursery is not None:
-            try:
+            with contextlib.suppress(trio.RunFinishedError):  # it ended by itself
                 self._token.run_sync_soon(self._nursery.cancel_scope.cancel)
-            except trio.RunFinishedError:
-                pass
         self._thread.join(REAL_BOUND)
         assert not self._thread.is_alive(), "the Trio loop of the example did not end"
         assert self._ended is not None

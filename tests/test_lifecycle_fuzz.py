@@ -206,7 +206,10 @@ class LifecycleMachine(RuleBasedStateMachine):
                 # The client's own bound applies to each of its waits, and a handshake may
                 # wait through many steps of virtual time: the machine bounds every step.
                 timeout = CLIENT_TIMEOUT
-                async with app.test_client(timeout=timeout) as client, trio.open_nursery() as nursery:
+                async with (
+                    app.test_client(timeout=timeout) as client,
+                    trio.open_nursery() as nursery,
+                ):
                     self.connect: Connect = through_test_client(client)
                     task_status.started(nursery)
                     await self.stop.wait()
@@ -327,7 +330,6 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.step(self._handler_accepts, subprotocol)
 
     async def _handler_accepts(self, subprotocol: str | None) -> None:
-        model = self.current
         pending = await self.to_handler("accept", subprotocol)
         result = await pending.outcome(self.BOUND)
         if await self._closed_already(result):
@@ -374,15 +376,12 @@ class LifecycleMachine(RuleBasedStateMachine):
                 assert not pending.done.is_set(), pending.result
             model.waiting, model.waiting_for = pending, len(model.client_sent)
 
-    @precondition(
-        lambda self: self.model.handler_idle and self.model.unread_by_client < IN_FLIGHT
-    )
+    @precondition(lambda self: self.model.handler_idle and self.model.unread_by_client < IN_FLIGHT)
     @rule(message=MESSAGES)
     def handler_sends(self, message: str | bytes) -> None:
         self.step(self._handler_sends, message)
 
     async def _handler_sends(self, message: str | bytes) -> None:
-        model = self.current
         pending = await self.to_handler("send", message)
         result = await pending.outcome(self.BOUND)
         if await self._closed_already(result):
@@ -438,20 +437,24 @@ class LifecycleMachine(RuleBasedStateMachine):
         await model.conn.until(lambda: model.conn.ended and model.conn.children == 0, self.BOUND)
 
     @precondition(
-        lambda self: self.model.handler_idle
-        and self.model.phase == "open"
-        and self.model.server_close is None
-        and not self.model.receiver
+        lambda self: (
+            self.model.handler_idle
+            and self.model.phase == "open"
+            and self.model.server_close is None
+            and not self.model.receiver
+        )
     )
     @rule()
     def handler_spawns_a_receiver(self) -> None:
         self.step(self._handler_spawns, "receiver", "")
 
     @precondition(
-        lambda self: self.model.handler_idle
-        and self.model.phase == "open"
-        and self.model.server_close is None
-        and self.model.unread_by_client < IN_FLIGHT
+        lambda self: (
+            self.model.handler_idle
+            and self.model.phase == "open"
+            and self.model.server_close is None
+            and self.model.unread_by_client < IN_FLIGHT
+        )
     )
     @rule(message=MESSAGES)
     def handler_spawns_a_sender(self, message: str | bytes) -> None:
@@ -497,10 +500,12 @@ class LifecycleMachine(RuleBasedStateMachine):
         return model.phase == "open" and not model.client_done
 
     @precondition(
-        lambda self: self._client_may_act()
-        and not self.model.handler_done
-        and (self.server is None or self.model.server_close is None)
-        and self.model.unread_by_handler < IN_FLIGHT
+        lambda self: (
+            self._client_may_act()
+            and not self.model.handler_done
+            and (self.server is None or self.model.server_close is None)
+            and self.model.unread_by_handler < IN_FLIGHT
+        )
     )
     @rule(message=MESSAGES)
     def client_sends(self, message: str | bytes) -> None:
@@ -514,8 +519,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         await self._delivered()
 
     @precondition(
-        lambda self: self._client_may_act()
-        and (self.model.unread_by_client > 0 or self.model.server_close is not None)
+        lambda self: (
+            self._client_may_act()
+            and (self.model.unread_by_client > 0 or self.model.server_close is not None)
+        )
     )
     @rule()
     def client_receives(self) -> None:
