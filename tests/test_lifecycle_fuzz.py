@@ -137,6 +137,8 @@ class Model:
     #: The handler's own ``close()`` after accept, if it made one.
     own_close: tuple[int, str] | None = None
     raised: bool = False
+    #: Whether the test client has re-raised the handler's exception already (it does once).
+    reraised: bool = False
     #: Whether the handler has ended (returned or raised).
     handler_done: bool = False
     #: Whether the client closed, vanished or reset, or saw the app's close.
@@ -502,7 +504,6 @@ class LifecycleMachine(RuleBasedStateMachine):
     @precondition(
         lambda self: (
             self._client_may_act()
-            and not self.model.handler_done
             and (self.server is None or self.model.server_close is None)
             and self.model.unread_by_handler < IN_FLIGHT
         )
@@ -514,9 +515,27 @@ class LifecycleMachine(RuleBasedStateMachine):
     async def _client_sends(self, message: str | bytes) -> None:
         model = self.current
         result = await self.to_client("send", message)
+        if model.handler_done:
+            # (Test client only.) The handler has ended, its close not read yet: the send
+            # reports that close, or re-raises what the handler raised.
+            assert model.server_close is not None
+            assert isinstance(result, outcome.Error), result
+            if model.raised and not model.reraised:
+                assert isinstance(result.error, Boom), result.error
+                model.reraised = True
+            else:
+                assert isinstance(result.error, Closed), result.error
+                assert (result.error.code, result.error.reason) == model.server_close
+            return
         assert result.unwrap() is None
         model.client_sent.append(message)
         await self._delivered()
+        if model.receiver and model.own_close is not None:
+            # (Test client only.) A receiver child that was waiting before the handler's own
+            # close gets the message; its next receive() raises WebsocketClosed, which ends
+            # the handler quietly.
+            model.handler_done = True
+            await model.conn.until(lambda: model.conn.ended, self.BOUND)
 
     @precondition(
         lambda self: (
@@ -536,7 +555,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert model.client_received == model.conn.sent[: len(model.client_received)]
             return
         assert model.server_close is not None
-        if self.server is None and model.raised:
+        if self.server is None and model.raised and not model.reraised:
             # The test client re-raises the handler's exception, after the close it caused.
             assert isinstance(result, outcome.Error)
             assert isinstance(result.error, Boom), result.error
@@ -568,7 +587,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         model = self.current
         handler_was_done = model.handler_done
         result = await self.to_client(*((how, code, reason) if how == "close" else (how,)))
-        if self.server is None and model.raised:
+        if self.server is None and model.raised and not model.reraised:
             # The test client's close() re-raises what the handler raised.
             assert isinstance(result, outcome.Error)
             assert isinstance(result.error, Boom), result.error
