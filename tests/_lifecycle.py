@@ -27,6 +27,8 @@ from trioweb import TrioWeb, websocket
 
 #: Subprotocols every client offers; the handler may accept with one of them.
 SUBPROTOCOLS = ("chat", "json")
+#: Messages a trio-websocket client buffers (more than the machine ever has in flight).
+CLIENT_QUEUE = 32
 #: Real seconds the state machine waits for the loop to answer a step: past this the loop is
 #: wedged (a task that never checkpoints), which no ``trio.fail_after`` inside it could catch.
 REAL_BOUND = 30.0
@@ -423,6 +425,11 @@ def through_trio_websocket(host: str, port: int) -> Connect:
                                 host,
                                 f"/fuzz/{conn.number}",
                                 subprotocols=list(SUBPROTOCOLS),
+                                # Room for every message the app may have in flight, so that
+                                # the client's reader reaches (and answers) a close behind
+                                # them: with its default of 1 it would stop reading until the
+                                # test receives, and the handler would wait for the answer.
+                                message_queue_size=CLIENT_QUEUE,
                             )
                         except ConnectionRejected as rejected:  # (or from its reader task)
                             connected.finish(outcome.Value(("rejected", rejected.status_code)))
