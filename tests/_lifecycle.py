@@ -23,7 +23,7 @@ import outcome
 import trio
 import trio.testing
 
-from trioweb import TrioWeb, websocket
+from trioweb import TrioWeb, WebsocketClosed, websocket
 
 #: Subprotocols every client offers; the handler may accept with one of them.
 SUBPROTOCOLS = ("chat", "json")
@@ -162,6 +162,8 @@ class Conn:
     #: said there.
     finally_ran: int = 0
     seen_close: tuple[int | None, str | None] | None = None
+    #: The code and reason of the WebsocketClosed that a send in the ``finally`` raised.
+    closed_error: tuple[int, str] | None = None
     #: What ``teardown_websocket`` got, once per call.
     teardowns: list[BaseException | None] = field(default_factory=list)
     #: Children of the handler's nursery still running, and started.
@@ -227,6 +229,14 @@ def lifecycle_app(conns: dict[int, Conn], **config: Any) -> TrioWeb:
                         break
         finally:
             conn.seen_close = (websocket.close_code, websocket.close_reason)
+            if websocket.close_code is not None:
+                # Shielded cleanup meets the closed websocket: send() raises WebsocketClosed
+                # with the close code and reason (Cancelled stays out of the shield).
+                with trio.CancelScope(shield=True):
+                    try:
+                        await websocket.send("from the finally")
+                    except WebsocketClosed as closed:
+                        conn.closed_error = (closed.code, closed.reason)
             conn.finally_ran += 1
             conn.touch()
 

@@ -35,14 +35,18 @@ Invariants checked:
   accept -> 1000; exception after accept -> 1011 (and the test client re-raises it); close before
   accept -> HTTP 403; exception or return before accept -> HTTP 500; client close -> the handler
   sees its code and reason (stock Hypercorn: 1006 for any client close, as documented); a client
-  that vanishes or resets -> 1006;
+  that vanishes or resets -> 1006; and once closed, a ``send()`` in the handler's shielded
+  cleanup raises ``WebsocketClosed`` with that code and reason;
 * no message lost, duplicated or reordered: what each side received is a prefix of what the
   other sent, and a side that keeps receiving gets every message the other sent before its
   close, in order.
 
-Budget: ``HYPOTHESIS_PROFILE`` picks one of the profiles registered below: ``default`` (in the
-normal suite, derandomised so CI is deterministic), ``deep`` (2,000 examples through the test
-client, 100 through each real server) or ``ci`` (as ``default``). See docs/howto/testing.rst.
+Budget: ``HYPOTHESIS_PROFILE`` picks one of the profiles registered below. ``default``, in the
+normal suite: 40 examples through the test client, 8 through each real server, derandomised (the
+same examples every run, so CI is deterministic) and with no example database. ``deep``, on
+demand (``HYPOTHESIS_PROFILE=deep``, ``tox -e fuzz``; see the README): 2,000 and 100 examples,
+a fresh seed each run, failures saved in ``.hypothesis/`` and replayed first next time. Either
+way a failure prints the shrunk sequence of steps.
 """
 
 from __future__ import annotations
@@ -87,14 +91,14 @@ from trioweb import WebsocketClosed
 # Profiles -------------------------------------------------------------------------------------
 
 #: Examples per profile: (through the test client, through each real server).
-EXAMPLES = {"default": (40, 8), "ci": (40, 8), "deep": (2000, 100)}
+EXAMPLES = {"default": (40, 8), "deep": (2000, 100)}
 for _name in EXAMPLES:
     settings.register_profile(
         f"lifecycle-{_name}",
         deadline=None,
         derandomize=_name != "deep",
         database=None if _name != "deep" else settings.default.database,
-        stateful_step_count=30,
+        stateful_step_count=50,
         suppress_health_check=[HealthCheck.too_slow],
         # One failure, shrunk, is what a report needs; shrinking several costs minutes.
         report_multiple_bugs=_name == "deep",
@@ -120,7 +124,7 @@ IN_FLIGHT = 8
 #: The test client's bound on each of its waits (virtual seconds): beyond any example's length.
 CLIENT_TIMEOUT = 3600.0
 #: Connections per example: each one starts when the previous has ended.
-CONNECTIONS = 3
+CONNECTIONS = 4
 
 
 @dataclass
@@ -391,7 +395,17 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert result.unwrap() is None
         await self._accepted(None)
 
-    @precondition(lambda self: self.model.handler_idle)
+    # Refusing the handshake ends the connection at once: one rule for the three ways (close,
+    # raise, return), so that most connections get accepted and have a life to explore.
+    @precondition(lambda self: self.model.handler_idle and self.model.phase == "connecting")
+    @rule(how=st.sampled_from(["close", "raise", "return"]), code=CLOSE_CODES)
+    def handler_refuses(self, how: str, code: int) -> None:
+        if how == "close":
+            self.step(self._handler_closes, code, "")
+        else:
+            self.step(self._handler_ends, how)
+
+    @precondition(lambda self: self.model.handler_idle and self.model.phase == "open")
     @rule(code=CLOSE_CODES, reason=REASONS)
     def handler_closes(self, code: int, reason: str) -> None:
         self.step(self._handler_closes, code, reason)
@@ -412,12 +426,12 @@ class LifecycleMachine(RuleBasedStateMachine):
                 model.handler_done = True
                 await model.conn.until(lambda: model.conn.ended, self.BOUND)
 
-    @precondition(lambda self: self.model.handler_idle)
+    @precondition(lambda self: self.model.handler_idle and self.model.phase == "open")
     @rule()
     def handler_raises(self) -> None:
         self.step(self._handler_ends, "raise")
 
-    @precondition(lambda self: self.model.handler_idle)
+    @precondition(lambda self: self.model.handler_idle and self.model.phase == "open")
     @rule()
     def handler_returns(self) -> None:
         self.step(self._handler_ends, "return")
@@ -487,6 +501,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     # Time ----------------------------------------------------------------------------------
 
+    @precondition(lambda self: self.model.phase != "over" or len(self.conns) == CONNECTIONS)
     @rule()
     def time_passes(self) -> None:
         """The handler stays away from receive() long enough for the listener to take over."""
@@ -613,6 +628,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         await conn.until(lambda: conn.finally_ran > 0, self.BOUND)
         expected = model.own_close or client_close or (None, None)
         assert conn.seen_close == expected, (conn.seen_close, expected)
+        if expected != (None, None):
+            assert conn.closed_error == expected, (conn.closed_error, expected)
 
     # Invariants ----------------------------------------------------------------------------
 
