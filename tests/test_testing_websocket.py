@@ -125,6 +125,33 @@ async def test_sending_after_the_app_closed_and_bad_types() -> None:
                 await operation
 
 
+async def test_a_send_after_the_app_closed_and_finished_reports_its_close() -> None:
+    """A send after the handler closed and ended, its close frame not read yet, raises the
+    app's code and reason, not 1006 (found by tests/test_lifecycle_fuzz.py); the messages
+    before the close are still there to receive."""
+    app = TrioWeb(__name__)
+    ended = trio.Event()
+
+    @app.websocket("/ws")
+    async def bye() -> None:
+        await websocket.send("last words")
+        await websocket.close(4001, "bye")
+
+    @app.teardown_websocket
+    async def done(error: BaseException | None) -> None:
+        ended.set()
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        await ended.wait()
+        await trio.testing.wait_all_tasks_blocked()  # the app call returns after teardown
+        with pytest.raises(WebsocketDisconnectError, match="4001: bye") as raised:
+            await conn.send("late")
+        assert (raised.value.code, raised.value.reason) == (4001, "bye")
+        assert await conn.receive() == "last words"
+        with pytest.raises(WebsocketDisconnectError, match="4001: bye"):
+            await conn.receive()
+
+
 async def test_query_strings_and_headers_reach_the_scope() -> None:
     """query_string as str, bytes or dict, and the path's own query, all reach the app."""
     app = TrioWeb(__name__)

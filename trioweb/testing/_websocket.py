@@ -88,6 +88,9 @@ class TestWebsocket:
         self._app_done = trio.Event()
         self._app_error: BaseException | None = None
         self._closed: WebsocketDisconnectError | None = None
+        #: The app's close frame once it is in the outbox, read or not: what a send after the
+        #: app has finished reports.
+        self._app_closed: WebsocketDisconnectError | None = None
         self._disconnected = False
         #: Set once the test has left: the app's sends complete without going anywhere.
         self._gone = False
@@ -122,6 +125,9 @@ class TestWebsocket:
             self._waiting_sends.add(waiting)
             try:
                 await self._app_outbox.send(message)
+                if message["type"] == "websocket.close":
+                    code, reason = message.get("code", 1000), message.get("reason") or ""
+                    self._app_closed = WebsocketDisconnectError(code, reason)
             finally:
                 self._waiting_sends.discard(waiting)
 
@@ -269,6 +275,9 @@ class TestWebsocket:
             if self._closed is not None:
                 raise self._closed
             self._raise_app_error()
+            # The close the app sent, unread behind its messages (else it sent none at all).
+            if self._app_closed is not None:
+                raise self._app_closed
             raise WebsocketDisconnectError(1006, "the app has finished")
         size = len(data.encode()) if isinstance(data, str) else len(message["bytes"])
         if size > self._max_message_size:
