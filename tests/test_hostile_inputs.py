@@ -613,9 +613,9 @@ ROWS = [
     Row(
         "non-latin-1 subprotocol offered -> 400",
         partial(first_subprotocol, offered="ch\xe4t", status=400),
-        known="Hypercorn's handshake decodes Sec-WebSocket-Protocol as ASCII: UnicodeDecodeError,"
-        " the connection drops with no answer and an ERROR (on the layer too, which uses"
-        " Hypercorn's handshake); pending: the layer answers 400",
+        stock="its handshake decodes Sec-WebSocket-Protocol as ASCII (hypercorn/protocol/"
+        "ws_stream.py Handshake, wsproto's split_comma_header; no upstream issue found):"
+        " UnicodeDecodeError, the connection drops with no answer and an ERROR",
     ),
     Row("1,000 subprotocols offered -> 101 with the first", many_subprotocols),
     # Query strings, cookies, headers -------------------------------------------------------

@@ -379,6 +379,74 @@ async def test_a_bad_request_is_answered_and_the_connection_closes(
         assert [r.levelname for r in caplog.records] == ["INFO"]
 
 
+@pytest.mark.parametrize(
+    ("header", "server_names"),
+    [
+        (b"Sec-WebSocket-Protocol: chat, ch\xe4t", []),
+        (b"Sec-WebSocket-Extensions: permessage-deflate; x=\xff", []),
+        (b"Connection: Upgrade, \xc3\xa4", []),
+        (b"X-Other: \xe4", ["example.com"]),  # the Host below is fine
+    ],
+    ids=["subprotocol", "extensions", "connection", "host (server_names)"],
+)
+async def test_a_handshake_header_that_is_not_ascii_gets_400(
+    header: bytes, server_names: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A byte over 127 in a header Hypercorn's handshake decodes as ASCII: 400 naming it, one
+    INFO line, the connection closes, and no app runs (stock: UnicodeDecodeError, no answer,
+    an ERROR)."""
+    caplog.set_level(logging.INFO, "trioweb.layer")
+    app = Recorder()
+    request = HANDSHAKE.replace(b"\r\n\r\n", b"\r\n" + header + b"\r\n\r\n")
+    if server_names:
+        request = request.replace(b"Host: example.com", b"Host: ex\xe4mple.com")
+    async with connection(app, server_names=server_names) as wire:
+        await wire.feed(request)
+        head, _, body = wire.take().partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ")
+        name = (b"host" if server_names else header.split(b":")[0]).decode()
+        assert body.decode().lower() == f"bad request: the {name.lower()} header is not ascii"
+        assert wire.hung_up
+    assert app.messages == []
+    assert [(r.levelname, name.lower() in r.getMessage().lower()) for r in caplog.records] == [
+        ("INFO", True)
+    ]
+
+
+async def test_a_non_ascii_host_passes_without_server_names() -> None:
+    """Hypercorn reads Host only to check ``server_names``: without them, a Host that is not
+    ASCII is the app's to judge."""
+    app = Recorder()
+    async with connection(app) as wire:
+        await wire.feed(HANDSHAKE.replace(b"Host: example.com", b"Host: ex\xe4mple.com"))
+        assert wire.take().startswith(b"HTTP/1.1 101 ")
+
+
+async def test_an_http2_websocket_whose_path_is_not_ascii_gets_400() -> None:
+    """Over HTTP/2 the path is a header value, not checked by h11: a byte over 127 in it gets
+    400 on that stream; the connection goes on."""
+    app = Recorder()
+    async with connection(app, alpn="h2") as wire:
+        client = H2Client(wire)
+        client.h2.send_headers(
+            1,
+            [
+                (b":method", b"CONNECT"),
+                (b":protocol", b"websocket"),
+                (b":scheme", b"http"),
+                (b":path", b"/w\xe4"),
+                (b":authority", b"example.com"),
+                (b"sec-websocket-version", b"13"),
+            ],
+        )
+        events = await client.flush()
+        (response,) = [e for e in events if isinstance(e, h2.events.ResponseReceived)]
+        assert dict(response.headers)[b":status"] == b"400"
+        assert client.data(events, 1) == b"Bad Request: the path is not ASCII"
+        assert not wire.hung_up
+    assert app.messages == []
+
+
 # Containment and close codes after the handshake ------------------------------------------------
 
 HOSTILE = [
