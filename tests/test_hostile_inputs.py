@@ -781,9 +781,10 @@ ROWS = [
     Row(
         "client floods a handler that only sends, then resets -> the handler ends",
         partial(floods_a_handler_that_only_sends, then_reset=True),
-        known="the disconnect waits behind the full queues (Hypercorn's 10, the listener's 16),"
-        " and a send to a client that has gone returns without an error, so a handler that"
-        " only sends never learns it left; pending: a failed write counts as a disconnect",
+        stock="a failed write hands the protocol Closed (hypercorn/trio/tcp_server.py"
+        " protocol_send), whose disconnect waits behind the full queues (Hypercorn's 10, the"
+        " listener's 16), and the send returns without an error, so a handler that only sends"
+        " never learns it left (no upstream issue found)",
     ),
     # Host header ---------------------------------------------------------------------------
     Row("Host header in url_for -> followed; malformed -> 400", host_header_in_url_for),

@@ -34,6 +34,7 @@ from wsproto.frame_protocol import CloseReason
 
 import trioweb
 from trioweb import TrioWeb, websocket
+from trioweb._layer._apps import ConnectionBroken
 from trioweb._layer._frames import frame as small_frame
 from trioweb._layer._frames import parse_small
 from trioweb._layer._limits import Limits
@@ -131,8 +132,15 @@ class Wire:
         self.hung_up = False
         self.protocol: ProtocolWrapper
         self.gate: trio.Event | None = None  # while set, sending bytes waits for it
+        self.broken = False  # sending bytes raises, as once the server has hung up
 
     async def send(self, event: Event) -> None:
+        if self.broken and isinstance(event, RawData):
+            await trio.lowlevel.checkpoint()
+            raise ConnectionBroken("hung up")
+        await self._send(event)
+
+    async def _send(self, event: Event) -> None:
         await trio.lowlevel.checkpoint()
         if self.gate is not None and isinstance(event, RawData):
             await self.gate.wait()
@@ -992,6 +1000,31 @@ async def test_websockets_over_http2_are_the_layers() -> None:
         client.h2.end_stream(1)
         await client.flush()
         assert not wire.hung_up
+
+
+async def test_an_http2_response_on_a_connection_that_hung_up_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Once the connection has hung up, a stream's response goes nowhere without an error, as
+    in stock (the reader ends the connection; every stream's app gets its disconnect)."""
+    sent = trio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        wire.broken = True
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        sent.set()
+
+    async with connection(app, alpn="h2") as wire:
+        client = H2Client(wire)
+        client.h2.send_headers(
+            1,
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "a")],
+            end_stream=True,
+        )
+        await wire.feed(client.h2.data_to_send())
+        await sent.wait()
+    assert caplog.records == []
 
 
 async def test_http2_by_prior_knowledge_and_by_upgrade() -> None:
