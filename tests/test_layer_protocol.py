@@ -430,6 +430,54 @@ async def test_a_non_ascii_host_passes_without_server_names() -> None:
         assert wire.take().startswith(b"HTTP/1.1 101 ")
 
 
+async def test_an_http_request_hypercorn_cannot_decode_gets_400(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Over HTTP/1.1 with ``server_names``, a Host that is not ASCII; over HTTP/2, a path or a
+    method that is not: 400 naming it, one INFO line each, no app runs (stock: a
+    UnicodeDecodeError, an ERROR, and over HTTP/2 every stream of the connection ended). The
+    HTTP/2 connection goes on serving its other streams."""
+    caplog.set_level(logging.INFO, "trioweb.layer")
+    app = Recorder()
+    async with connection(app, server_names=["a"]) as wire:
+        await wire.feed(b"GET / HTTP/1.1\r\nHost: \xe4\r\n\r\n")
+        head, _, body = wire.take().partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ")
+        assert body == b"Bad Request: the host header is not ASCII"
+        assert wire.hung_up
+    async with connection(app, alpn="h2") as wire:
+        client = H2Client(wire)
+        for stream_id, method, path in ((1, b"GET", b"/\xe4"), (3, b"G\xc9T", b"/")):
+            client.h2.send_headers(
+                stream_id,
+                [
+                    (b":method", method),
+                    (b":scheme", b"http"),
+                    (b":path", path),
+                    (b":authority", b"a"),
+                ],
+                end_stream=True,
+            )
+        client.h2.send_headers(
+            5,
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "a")],
+            end_stream=True,
+        )
+        events = await client.flush()
+        statuses = {
+            e.stream_id: dict(e.headers)[b":status"]
+            for e in events
+            if isinstance(e, h2.events.ResponseReceived)
+        }
+        assert statuses == {1: b"400", 3: b"400", 5: b"200"}
+        assert client.data(events, 1) == b"Bad Request: the path is not ASCII"
+        assert client.data(events, 3) == b"Bad Request: the method is not ASCII"
+        assert client.data(events, 5) == b"ok"
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "trioweb.layer"]
+    assert [level for level, _ in messages] == ["INFO"] * 3
+    assert all("refused the request" in message for _, message in messages)
+
+
 async def test_an_http2_websocket_whose_path_is_not_ascii_gets_400() -> None:
     """Over HTTP/2 the path is a header value, not checked by h11: a byte over 127 in it gets
     400 on that stream; the connection goes on."""

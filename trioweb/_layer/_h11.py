@@ -28,10 +28,10 @@ from hypercorn.protocol.events import Data, Request
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h11 import STREAM_ID, H11WSConnection
 from hypercorn.protocol.h11 import H11Protocol as _StockH11Protocol
-from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.typing import AppWrapper, ConnectionState, TaskGroup, WorkerContext
 
 from ._apps import ConnectionBroken
+from ._http import HTTPStream
 from ._limits import Limits
 from ._ws import WSStream
 

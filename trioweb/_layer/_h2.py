@@ -24,12 +24,12 @@ from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.events import Request
 from hypercorn.protocol.h2 import H2Protocol as _StockH2Protocol
 from hypercorn.protocol.h2 import StreamBuffer
-from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.typing import AppWrapper, ConnectionState, TaskGroup, WorkerContext
 from hypercorn.utils import filter_pseudo_headers
 from priority.priority import DuplicateStreamError
 
 from ._apps import ConnectionBroken
+from ._http import HTTPStream
 from ._limits import Limits
 from ._ws import WSStream
 
@@ -81,7 +81,7 @@ class H2Protocol(_StockH2Protocol):
         raw_path = b""
         for name, value in request.headers:
             if name == b":method":
-                method = value.decode("ascii").upper()
+                method = value.decode("latin-1").upper()  # not ASCII: 400 (._http)
             elif name == b":path":
                 raw_path = value
         stream_id = request.stream_id

@@ -26,7 +26,8 @@ and these deviations (issue 8), each answering what a client could do to stock:
   ASCII (wsproto's ``split_comma_header``), and ``Host`` as UTF-8 when ``server_names`` is
   set: a byte over 127 in one (``ch\xe4t``) raised ``UnicodeDecodeError`` out of the
   connection, with no answer (no upstream issue found). The layer answers 400 naming what it
-  could not read, logs it at INFO, and the connection closes.
+  could not read, logs it at INFO (:func:`._http.refuse_undecodable`), and the connection
+  closes.
 * **A direct path** for a read that is one small whole frame, and for an uncompressed message
   out, while wsproto is between messages (:mod:`._frames`): wsproto's parse costs 9.5 µs.
 
@@ -43,16 +44,7 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config
-from hypercorn.protocol.events import (
-    Body,
-    Data,
-    EndBody,
-    EndData,
-    Event,
-    Request,
-    Response,
-    StreamClosed,
-)
+from hypercorn.protocol.events import Body, Data, EndData, Event, Request, Response, StreamClosed
 from hypercorn.protocol.ws_stream import ASGIWebsocketState
 from hypercorn.protocol.ws_stream import WSStream as _StockWSStream
 from hypercorn.typing import AppWrapper, TaskGroup, WorkerContext
@@ -68,6 +60,7 @@ from wsproto.extensions import Extension
 from wsproto.handshake import server_extensions_handshake
 
 from ._frames import BoundedDeflate, MessageLimit, frame, parse_small
+from ._http import not_ascii, refuse_undecodable
 from ._keepalive import KeepAlive
 from ._limits import Limits
 
@@ -149,11 +142,11 @@ class WSStream(_StockWSStream):
             self._stop_keepalive()
             await self._disconnect(self._close_code, self._close_reason)
         elif isinstance(event, Request) and not self.closed:
-            undecodable = _not_ascii(event, bool(self.config.server_names))
+            undecodable = not_ascii(event, ASCII_HEADERS, bool(self.config.server_names))
             if undecodable is None:
                 await super().handle(event)
             else:
-                await self._refuse_undecodable(undecodable)
+                await refuse_undecodable(self, "websocket handshake", undecodable)
             if self.closed:  # stock refused the handshake (400, 404): end the stream too
                 await self.send(StreamClosed(stream_id=self.stream_id))
         else:
@@ -208,23 +201,6 @@ class WSStream(_StockWSStream):
         await self._send_error_response(400)
         await self._disconnect(1009, "message too big before the handshake completed")
         await self.send(StreamClosed(stream_id=self.stream_id))
-
-    async def _refuse_undecodable(self, what: str) -> None:
-        log.info(
-            "refused the websocket handshake of %s: %s is not ASCII (a client's mistake)",
-            self.client,
-            what,
-        )
-        self.closed = True
-        body = f"Bad Request: {what} is not ASCII".encode()
-        headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", b"%d" % len(body)),
-            (b"connection", b"close"),
-        ]
-        await self.send(Response(stream_id=self.stream_id, status_code=400, headers=headers))
-        await self.send(Body(stream_id=self.stream_id, data=body))
-        await self.send(EndBody(stream_id=self.stream_id))
 
     async def _handle_events(self) -> None:
         for event in self.connection.events():
@@ -419,16 +395,3 @@ class WSStream(_StockWSStream):
 
 
 _OPEN_STATES = (ASGIWebsocketState.HANDSHAKE, ASGIWebsocketState.CONNECTED)
-
-
-def _not_ascii(request: Request, server_names: bool) -> str | None:
-    """What of ``request`` Hypercorn's handshake would fail to decode as ASCII, if anything
-    (``server_names``: it checks the Host header too, as UTF-8)."""
-    if not request.raw_path.isascii():
-        return "the path"
-    for name, value in request.headers:
-        if not value.isascii():
-            lowered = name.lower()
-            if lowered in ASCII_HEADERS or (server_names and lowered == b"host"):
-                return f"the {name.decode('latin-1')} header"
-    return None
