@@ -613,9 +613,9 @@ ROWS = [
     Row(
         "non-latin-1 subprotocol offered -> 400",
         partial(first_subprotocol, offered="ch\xe4t", status=400),
-        known="Hypercorn's handshake decodes Sec-WebSocket-Protocol as ASCII: UnicodeDecodeError,"
-        " the connection drops with no answer and an ERROR (on the layer too, which uses"
-        " Hypercorn's handshake); pending: the layer answers 400",
+        stock="its handshake decodes Sec-WebSocket-Protocol as ASCII (hypercorn/protocol/"
+        "ws_stream.py Handshake, wsproto's split_comma_header; no upstream issue found):"
+        " UnicodeDecodeError, the connection drops with no answer and an ERROR",
     ),
     Row("1,000 subprotocols offered -> 101 with the first", many_subprotocols),
     # Query strings, cookies, headers -------------------------------------------------------
@@ -781,9 +781,10 @@ ROWS = [
     Row(
         "client floods a handler that only sends, then resets -> the handler ends",
         partial(floods_a_handler_that_only_sends, then_reset=True),
-        known="the disconnect waits behind the full queues (Hypercorn's 10, the listener's 16),"
-        " and a send to a client that has gone returns without an error, so a handler that"
-        " only sends never learns it left; pending: a failed write counts as a disconnect",
+        stock="a failed write hands the protocol Closed (hypercorn/trio/tcp_server.py"
+        " protocol_send), whose disconnect waits behind the full queues (Hypercorn's 10, the"
+        " listener's 16), and the send returns without an error, so a handler that only sends"
+        " never learns it left (no upstream issue found)",
     ),
     # Host header ---------------------------------------------------------------------------
     Row("Host header in url_for -> followed; malformed -> 400", host_header_in_url_for),

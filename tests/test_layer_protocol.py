@@ -34,6 +34,7 @@ from wsproto.frame_protocol import CloseReason
 
 import trioweb
 from trioweb import TrioWeb, websocket
+from trioweb._layer._apps import ConnectionBroken
 from trioweb._layer._frames import frame as small_frame
 from trioweb._layer._frames import parse_small
 from trioweb._layer._limits import Limits
@@ -131,8 +132,15 @@ class Wire:
         self.hung_up = False
         self.protocol: ProtocolWrapper
         self.gate: trio.Event | None = None  # while set, sending bytes waits for it
+        self.broken = False  # sending bytes raises, as once the server has hung up
 
     async def send(self, event: Event) -> None:
+        if self.broken and isinstance(event, RawData):
+            await trio.lowlevel.checkpoint()
+            raise ConnectionBroken("hung up")
+        await self._send(event)
+
+    async def _send(self, event: Event) -> None:
         await trio.lowlevel.checkpoint()
         if self.gate is not None and isinstance(event, RawData):
             await self.gate.wait()
@@ -377,6 +385,122 @@ async def test_a_bad_request_is_answered_and_the_connection_closes(
         assert wire.hung_up
     if b"Host\r\n" in request_ or b"more" in request_:
         assert [r.levelname for r in caplog.records] == ["INFO"]
+
+
+@pytest.mark.parametrize(
+    ("header", "server_names"),
+    [
+        (b"Sec-WebSocket-Protocol: chat, ch\xe4t", []),
+        (b"Sec-WebSocket-Extensions: permessage-deflate; x=\xff", []),
+        (b"Connection: Upgrade, \xc3\xa4", []),
+        (b"X-Other: \xe4", ["example.com"]),  # the Host below is fine
+    ],
+    ids=["subprotocol", "extensions", "connection", "host (server_names)"],
+)
+async def test_a_handshake_header_that_is_not_ascii_gets_400(
+    header: bytes, server_names: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A byte over 127 in a header Hypercorn's handshake decodes as ASCII: 400 naming it, one
+    INFO line, the connection closes, and no app runs (stock: UnicodeDecodeError, no answer,
+    an ERROR)."""
+    caplog.set_level(logging.INFO, "trioweb.layer")
+    app = Recorder()
+    request = HANDSHAKE.replace(b"\r\n\r\n", b"\r\n" + header + b"\r\n\r\n")
+    if server_names:
+        request = request.replace(b"Host: example.com", b"Host: ex\xe4mple.com")
+    async with connection(app, server_names=server_names) as wire:
+        await wire.feed(request)
+        head, _, body = wire.take().partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ")
+        name = (b"host" if server_names else header.split(b":")[0]).decode()
+        assert body.decode().lower() == f"bad request: the {name.lower()} header is not ascii"
+        assert wire.hung_up
+    assert app.messages == []
+    assert [(r.levelname, name.lower() in r.getMessage().lower()) for r in caplog.records] == [
+        ("INFO", True)
+    ]
+
+
+async def test_a_non_ascii_host_passes_without_server_names() -> None:
+    """Hypercorn reads Host only to check ``server_names``: without them, a Host that is not
+    ASCII is the app's to judge."""
+    app = Recorder()
+    async with connection(app) as wire:
+        await wire.feed(HANDSHAKE.replace(b"Host: example.com", b"Host: ex\xe4mple.com"))
+        assert wire.take().startswith(b"HTTP/1.1 101 ")
+
+
+async def test_an_http_request_hypercorn_cannot_decode_gets_400(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Over HTTP/1.1 with ``server_names``, a Host that is not ASCII; over HTTP/2, a path or a
+    method that is not: 400 naming it, one INFO line each, no app runs (stock: a
+    UnicodeDecodeError, an ERROR, and over HTTP/2 every stream of the connection ended). The
+    HTTP/2 connection goes on serving its other streams."""
+    caplog.set_level(logging.INFO, "trioweb.layer")
+    app = Recorder()
+    async with connection(app, server_names=["a"]) as wire:
+        await wire.feed(b"GET / HTTP/1.1\r\nHost: \xe4\r\n\r\n")
+        head, _, body = wire.take().partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ")
+        assert body == b"Bad Request: the host header is not ASCII"
+        assert wire.hung_up
+    async with connection(app, alpn="h2") as wire:
+        client = H2Client(wire)
+        for stream_id, method, path in ((1, b"GET", b"/\xe4"), (3, b"G\xc9T", b"/")):
+            client.h2.send_headers(
+                stream_id,
+                [
+                    (b":method", method),
+                    (b":scheme", b"http"),
+                    (b":path", path),
+                    (b":authority", b"a"),
+                ],
+                end_stream=True,
+            )
+        client.h2.send_headers(
+            5,
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "a")],
+            end_stream=True,
+        )
+        events = await client.flush()
+        statuses = {
+            e.stream_id: dict(e.headers)[b":status"]
+            for e in events
+            if isinstance(e, h2.events.ResponseReceived)
+        }
+        assert statuses == {1: b"400", 3: b"400", 5: b"200"}
+        assert client.data(events, 1) == b"Bad Request: the path is not ASCII"
+        assert client.data(events, 3) == b"Bad Request: the method is not ASCII"
+        assert client.data(events, 5) == b"ok"
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "trioweb.layer"]
+    assert [level for level, _ in messages] == ["INFO"] * 3
+    assert all("refused the request" in message for _, message in messages)
+
+
+async def test_an_http2_websocket_whose_path_is_not_ascii_gets_400() -> None:
+    """Over HTTP/2 the path is a header value, not checked by h11: a byte over 127 in it gets
+    400 on that stream; the connection goes on."""
+    app = Recorder()
+    async with connection(app, alpn="h2") as wire:
+        client = H2Client(wire)
+        client.h2.send_headers(
+            1,
+            [
+                (b":method", b"CONNECT"),
+                (b":protocol", b"websocket"),
+                (b":scheme", b"http"),
+                (b":path", b"/w\xe4"),
+                (b":authority", b"example.com"),
+                (b"sec-websocket-version", b"13"),
+            ],
+        )
+        events = await client.flush()
+        (response,) = [e for e in events if isinstance(e, h2.events.ResponseReceived)]
+        assert dict(response.headers)[b":status"] == b"400"
+        assert client.data(events, 1) == b"Bad Request: the path is not ASCII"
+        assert not wire.hung_up
+    assert app.messages == []
 
 
 # Containment and close codes after the handshake ------------------------------------------------
@@ -924,6 +1048,31 @@ async def test_websockets_over_http2_are_the_layers() -> None:
         client.h2.end_stream(1)
         await client.flush()
         assert not wire.hung_up
+
+
+async def test_an_http2_response_on_a_connection_that_hung_up_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Once the connection has hung up, a stream's response goes nowhere without an error, as
+    in stock (the reader ends the connection; every stream's app gets its disconnect)."""
+    sent = trio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        wire.broken = True
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        sent.set()
+
+    async with connection(app, alpn="h2") as wire:
+        client = H2Client(wire)
+        client.h2.send_headers(
+            1,
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "a")],
+            end_stream=True,
+        )
+        await wire.feed(client.h2.data_to_send())
+        await sent.wait()
+    assert caplog.records == []
 
 
 async def test_http2_by_prior_knowledge_and_by_upgrade() -> None:

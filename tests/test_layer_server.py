@@ -35,7 +35,7 @@ from trio_websocket import open_websocket_url
 import trioweb
 from trioweb import TrioWeb, WebsocketClosed, websocket
 from trioweb._layer import _connection, _server
-from trioweb._layer._apps import TaskGroup
+from trioweb._layer._apps import ConnectionBroken, TaskGroup
 from trioweb._layer._connection import Connection, Shared
 from trioweb._layer._limits import Limits
 from trioweb._servedby import LAYER, MISSING, TEST_CLIENT
@@ -586,18 +586,19 @@ async def test_a_send_to_a_client_that_stopped_reading_times_out(
             await conn.send(RawData(BIG))
         assert trio.current_time() - start == pytest.approx(2, abs=0.5)
         assert conn.hung_up
-        await conn.send(RawData(b"later"))  # a send after the end does nothing
+        with pytest.raises(ConnectionBroken):  # a send after the end
+            await conn.send(RawData(b"later"))
 
 
 @pytest.mark.parametrize("shielded", [False, True])
 async def test_hanging_up_ends_a_waiting_send_even_a_shielded_one(shielded: bool) -> None:
     """A send waiting for the client ends as soon as the connection is hung up (shutdown's
-    deadline), whatever shields its caller."""
+    deadline), whatever shields its caller; it raises ConnectionBroken."""
     conn, peer = bare_connection(Limits(send_timeout=None))
     with peer:
 
         async def sender() -> None:
-            with trio.CancelScope(shield=shielded):
+            with trio.CancelScope(shield=shielded), pytest.raises(ConnectionBroken):
                 await conn.send(RawData(BIG))
 
         async with trio.open_nursery() as nursery:
@@ -676,19 +677,23 @@ async def test_a_connection_whose_peer_is_gone_before_it_starts_ends_quietly(
 
 
 @pytest.mark.parametrize("when", ["fits", "partial"])
-async def test_a_send_to_a_client_that_left_ends_the_connection_quietly(when: str) -> None:
-    """A send to a closed peer hangs up without raising (the reader then ends the
-    connection, and the app gets its disconnect)."""
+async def test_a_send_to_a_client_that_left_raises_and_hangs_up(when: str) -> None:
+    """A send to a closed peer hangs up and raises ConnectionBroken (the app learns that its
+    client left; the reader then ends the connection); so does every send after it."""
     conn, peer = bare_connection(Limits(send_timeout=None))
     if when == "fits":
         peer.close()
-        await conn.send(RawData(b"into the void"))
+        with pytest.raises(ConnectionBroken):
+            await conn.send(RawData(b"into the void"))
     else:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(conn.send, RawData(BIG))
-            await trio.testing.wait_all_tasks_blocked()
-            peer.close()
+        with pytest.RaisesGroup(ConnectionBroken):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(conn.send, RawData(BIG))
+                await trio.testing.wait_all_tasks_blocked()
+                peer.close()
     assert conn.hung_up
+    with pytest.raises(ConnectionBroken, match="is closed"):
+        await conn.send(RawData(b"again"))
 
 
 async def test_updated_and_closed_events_mark_the_connection_idle_or_busy() -> None:
@@ -840,6 +845,72 @@ async def test_a_helper_ends_quietly_on_a_transport_error_after_the_hang_up() ->
         conn.hang_up()
         async with trio.open_nursery() as nursery:
             TaskGroup(nursery, conn).spawn(helper)
+
+
+async def test_a_handler_that_only_sends_learns_of_a_reset_behind_full_queues(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client floods a handler that never receives (the reader waits for room in the app's
+    full queue, so it cannot hand on a disconnect), then leaves: the handler's next send fails,
+    the handler is cancelled with the websocket closed 1006, and every task of the connection
+    ends. (Before: the send returned as if it had worked, and the handler and the connection
+    lived on.)"""
+    from hypercorn.utils import wrap_app
+
+    app = TrioWeb("sender")
+    steps, step = trio.open_memory_channel[None](0)
+    seen: list[Any] = []
+
+    @app.websocket("/ticks")
+    async def ticks() -> None:
+        await websocket.accept()
+        try:
+            while True:
+                await step.receive()
+                await websocket.send("tick")
+        finally:  # cancelled, as for any disconnect
+            seen.append((websocket.close_code, websocket.close_reason))
+
+    conn, peer = bare_connection(Limits(ping_interval=None))
+    conn.shared.app = wrap_app(app, conn.shared.config.wsgi_max_body_size, None)
+    client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    trio_peer = trio.socket.from_stdlib_socket(peer)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(conn.run)
+        await trio_peer.send(client.send(wsproto.events.Request(host="a", target="/ticks")))
+        client.receive_data(await trio_peer.recv(4096))
+        assert isinstance(next(client.events()), wsproto.events.AcceptConnection)
+        flood = b"".join(client.send(wsproto.events.TextMessage("x")) for _ in range(64))
+        await trio_peer.send(flood)  # 64 messages: the app's queue holds 10
+        await trio.testing.wait_all_tasks_blocked()
+        await steps.send(None)
+        client.receive_data(await trio_peer.recv(4096))
+        assert [e.data for e in client.events()] == ["tick"]  # the handler still sends
+        assert conn.apps == 1
+        peer.close()  # the client is gone
+        await steps.send(None)  # the handler's next send fails
+    assert seen == [(1006, f"the connection broke: {conn._broken()!r}")]
+    assert conn.hung_up
+    assert conn.apps == 0
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_send_that_waited_its_turn_on_a_connection_that_hung_up_raises() -> None:
+    """A send queued behind one that waits for the client raises ConnectionBroken when the
+    connection hangs up meanwhile, like every send after the end."""
+    conn, peer = bare_connection(Limits(send_timeout=None))
+    with peer:
+
+        async def send_expecting_broken(data: bytes) -> None:
+            with pytest.raises(ConnectionBroken):
+                await conn.send(RawData(data))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_expecting_broken, BIG)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(send_expecting_broken, b"behind")
+            await trio.testing.wait_all_tasks_blocked()
+            conn.hang_up()
 
 
 # A websocket client that stopped reading ---------------------------------------------------------

@@ -3,6 +3,7 @@ ending (a cancel from outside included)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -163,6 +164,37 @@ async def test_the_listen_task_stops_at_a_full_queue_and_warns(
         release.set()
         assert await conn.receive_json() == [str(i) for i in range(MAX_PENDING + 5)]
     assert any("backpressure" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_full_queue_is_logged_once_per_filling_at_doubling_counts(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler away from receive() for many of the listener's looks while its queue is full
+    gets one warning, not one per look; a handler that takes one message now and then, so that
+    the queue fills again each time, gets the 1st, 2nd and 4th fillings logged, with the
+    count."""
+    from trioweb._listener import MAX_PENDING
+
+    app = listening_app()
+    steps, step = trio.open_memory_channel[None](0)
+
+    @app.websocket("/ws")
+    async def ws() -> None:
+        await websocket.accept()
+        async for _ in step:
+            await websocket.receive()
+
+    async with app.test_client() as client, client.websocket("/ws") as conn:
+        for index in range(MAX_PENDING + 8):
+            await conn.send(str(index))
+        await trio.sleep(2)  # 20 looks
+        for _ in range(4):
+            await steps.send(None)
+            await trio.sleep(0.3)
+        await steps.aclose()  # the handler ends
+    warnings = [r.getMessage() for r in caplog.records if r.name == "trioweb"]
+    assert [re.search(r"\((\d+) times", w).group(1) for w in warnings] == ["1", "2", "4"]  # type: ignore[union-attr]
+    assert all("backpressure" in w for w in warnings)
 
 
 async def test_an_inbox_read_by_the_handler_gets_no_listen_task() -> None:

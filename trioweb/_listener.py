@@ -16,7 +16,10 @@ Websockets. Each one has an :class:`Inbox`, the only reader of its ASGI ``receiv
   reading. One that has not been read since its previous look gets a *listen task* in the
   connection nursery, which reads ASGI ``receive`` for the handler. Messages are queued, in
   order, at most :data:`MAX_PENDING` of them; then the listen task stops reading, so the
-  server's own bounded queue slows the client down (backpressure), and logs a warning. A
+  server's own bounded queue slows the client down (backpressure), and logs a warning (the
+  1st, 2nd, 4th, 8th... time the queue fills on that websocket, with the count: a flood
+  against a handler that does not receive is one line, not one per look). No listen task
+  starts while the queue is full. A
   disconnect is queued too (a ``receive()`` taking over gets it, rather than waiting for a
   message that will never come) and reported (``on_disconnect``: the websocket records the
   close and cancels its handler).
@@ -69,6 +72,7 @@ class Inbox:
     client's disconnect."""
 
     __slots__ = (
+        "_filled",
         "_handover",
         "_idle",
         "_listen_scope",
@@ -97,6 +101,7 @@ class Inbox:
         self._handover: trio.Event | None = None  # set by the listen task once it has stopped
         self._nursery: trio.Nursery | None = None
         self._idle: set[Inbox] = _NOWHERE  # the listener's set, once enrolled
+        self._filled = 0  # how many times a listen task found the queue full
         #: Messages read from ASGI ``receive`` so far: the idle sweeper's sign of life
         #: (trioweb._guard); an increment per message is all it costs.
         self.heard = 0
@@ -137,7 +142,12 @@ class Inbox:
     def _look(self) -> None:
         """Start a listen task if nobody has read since the previous look (the listener's
         periodic call)."""
-        if self._reads == self._looked_at and not self._listening and self._nursery is not None:
+        if (
+            self._reads == self._looked_at
+            and not self._listening
+            and self._nursery is not None
+            and len(self.pending) < MAX_PENDING
+        ):
             self._listening = True
             self._nursery.start_soon(self._listen, self._reads)
         self._looked_at = self._reads
@@ -147,12 +157,16 @@ class Inbox:
         try:
             while not self._reading and self._reads == reads:
                 if len(self.pending) >= MAX_PENDING:
-                    log.warning(
-                        "websocket: the handler has not received %d queued messages; the client"
-                        " now waits (backpressure), and a disconnect will not be noticed until"
-                        " the handler receives",
-                        MAX_PENDING,
-                    )
+                    self._filled += 1
+                    if self._filled & (self._filled - 1) == 0:  # the 1st, 2nd, 4th... time
+                        log.warning(
+                            "websocket: the handler has not received %d queued messages (%d"
+                            " times on this websocket so far); the client now waits"
+                            " (backpressure), and a disconnect will not be noticed until the"
+                            " handler receives",
+                            MAX_PENDING,
+                            self._filled,
+                        )
                     return
                 message: Message | None = None
                 with trio.CancelScope() as self._listen_scope:

@@ -30,6 +30,13 @@ log = logging.getLogger("trioweb.layer")
 TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
+class ConnectionBroken(trio.BrokenResourceError):
+    """A send on a connection that has hung up: a write failed (the client reset it), or it
+    was closed for another reason. The websocket's app gets it from its send (the ASGI
+    ``send`` raises, so a handler that only sends learns that its client left); HTTP
+    responses and the protocols' own sends end quietly (see :mod:`._connection`)."""
+
+
 @attrs.define(eq=False)
 class TaskGroup:
     """Hypercorn's task group interface for the protocols (``spawn_app``, ``spawn``), on the
@@ -98,7 +105,9 @@ async def _run_app(
     finally:
         from_server.close()
         try:
-            await send(None)
+            await send(None)  # a websocket's close frame: it has nowhere to go if broken
+        except ConnectionBroken:
+            pass
         finally:
             connection.apps -= 1
             if connection.apps == 0 and connection.busy:

@@ -27,6 +27,13 @@ and the connection feeds them ``RawData`` and, once, ``Closed``. Rules:
   and that send raises ``ConnectionAbortedError``. A send cancelled after part of its bytes went
   out aborts the connection too (the peer's framing cannot recover). Every send is a Trio
   checkpoint: a cancel point before, a schedule point after, as trio's own socket sends.
+* **A send on a connection that has hung up raises** :class:`~._apps.ConnectionBroken`, the
+  failed write itself (a reset) too: a websocket handler that only sends learns from its next
+  send that its client left (1006), even while the reader waits for room in the app's full
+  queue to hand on the disconnect (nobody would ever take it). Stock catches the failure and
+  hands the protocol ``Closed``, whose disconnect then waits behind the full queue too. HTTP
+  responses (:mod:`._h11`, :mod:`._h2`) and the protocols' own sends end quietly as before.
+  Nothing of this is on the path of a send that succeeds.
 * **Keep-alive** is one deadline on one cancel scope that ``Updated`` events move (stock starts a
   fresh task under a lock for every idle period).
 * **Shutdown** (Hypercorn's ``context.terminated``): an idle connection is closed at once; a busy
@@ -54,7 +61,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState
 from hypercorn.utils import parse_socket_addr
 
-from ._apps import TRANSPORT_ERRORS, TaskGroup
+from ._apps import TRANSPORT_ERRORS, ConnectionBroken, TaskGroup
 from ._limits import Limits
 from ._protocol import ProtocolWrapper
 
@@ -268,7 +275,9 @@ class Connection:
         (busy or idle). A checkpoint for bytes; a cancel point that does not yield for the
         others (so that "busy" and the app that makes it busy start together; see
         :mod:`._apps`). Raises ``ConnectionAbortedError`` when ``send_timeout`` passed
-        without the client taking any of the bytes (the connection is then aborted)."""
+        without the client taking any of the bytes (the connection is then aborted), and
+        :class:`~._apps.ConnectionBroken` for bytes on a connection that has hung up, or
+        whose write failed (it then hangs up)."""
         if type(event) is RawData:
             await self._send_data(event.data)
             return
@@ -289,18 +298,17 @@ class Connection:
     async def _send_data(self, data: bytes) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         if self.hung_up:
-            # As stock, whose send_all then fails: the disconnect reaches the app through the
-            # protocol's Closed.
             await trio.lowlevel.cancel_shielded_checkpoint()
-            return
+            raise self._broken()
         view = memoryview(data)
         lock = self._send_lock
         if not self.tls and (lock is None or not lock.locked()):
             try:
                 sent = _send_some(self.raw, view)
-            except OSError:
+            except OSError as error:
                 self.hang_up(abort=True)
-                sent = len(view)
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                raise self._broken() from error
             if sent == len(view):
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return
@@ -334,9 +342,9 @@ class Connection:
                         break
                     sent = _send_some(self.raw, view)
                     view, partial = view[sent:], partial or sent > 0
-        except TRANSPORT_ERRORS:
+        except TRANSPORT_ERRORS as error:
             self.hang_up(abort=True)
-            return
+            raise self._broken() from error
         except BaseException:  # cancelled with part of the bytes out: the framing is lost
             if partial:
                 self.hang_up(abort=True)
@@ -348,6 +356,11 @@ class Connection:
                 f" {timeout:g} s, so the connection was closed (the app's"
                 " WEBSOCKET_SEND_TIMEOUT; raise it if clients may stop reading for longer)"
             )
+        if view and not self.tls:  # hung up (by another task) while this one waited
+            raise self._broken()
+
+    def _broken(self) -> ConnectionBroken:
+        return ConnectionBroken(f"the connection to {self.client} is closed")
 
     def hang_up(self, *, abort: bool = False) -> None:
         """Close the socket now (``abort``: with a reset, dropping unsent bytes). Every task

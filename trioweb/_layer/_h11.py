@@ -9,10 +9,14 @@ and these deviations (issue 8):
 * Bytes h11 cannot parse are answered as stock answers them (400, or 431 for oversized headers,
   when no response has started; then the connection closes, also for bytes after a response
   to ``Connection: close``, pgjones/hypercorn#203), and logged once at INFO.
+* A websocket's frames on a connection that has hung up raise
+  :class:`~._apps.ConnectionBroken` (the app's send fails, so a handler that only sends learns
+  that its client left); an HTTP response then ends quietly, as in stock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,9 +28,10 @@ from hypercorn.protocol.events import Data, Request
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h11 import STREAM_ID, H11WSConnection
 from hypercorn.protocol.h11 import H11Protocol as _StockH11Protocol
-from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.typing import AppWrapper, ConnectionState, TaskGroup, WorkerContext
 
+from ._apps import ConnectionBroken
+from ._http import HTTPStream
 from ._limits import Limits
 from ._ws import WSStream
 
@@ -84,11 +89,15 @@ class H11Protocol(_StockH11Protocol):
             await super().handle(event)
 
     async def stream_send(self, event: StreamEvent) -> None:
-        """What a stream sends; a websocket's frames go out as they are."""
+        """What a stream sends; a websocket's frames go out as they are (and raise
+        :class:`~._apps.ConnectionBroken` once the connection has hung up: the app learns
+        that its client left). Anything else, such as an HTTP response, ends quietly then,
+        as in stock: the reader ends the connection and the app gets its disconnect."""
         if type(event) is Data:
             await self.send(RawData(data=event.data))
         else:
-            await super().stream_send(event)
+            with contextlib.suppress(ConnectionBroken):
+                await super().stream_send(event)
 
     async def _create_stream(self, request: h11.Request) -> None:
         # Stock's, with the layer's websocket stream; the upgrade test is stock's too.

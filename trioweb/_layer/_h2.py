@@ -7,23 +7,29 @@ these deviations (issue 8):
   or its websocket closed with 1009) is acknowledged and dropped: stock looks the stream up
   and raises ``KeyError``, which ends the connection with every stream on it
   (pgjones/hypercorn#329; the fix upstream, #312/#334, is not released).
+* A send on a connection that has hung up ends quietly (:class:`~._apps.ConnectionBroken`, as
+  stock does): an HTTP/2 websocket's frames go through the sender task, so its handler learns
+  of a reset client from its disconnect, not from its send.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import h2.events
 from hypercorn.config import Config
 from hypercorn.events import Event
+from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.events import Request
 from hypercorn.protocol.h2 import H2Protocol as _StockH2Protocol
 from hypercorn.protocol.h2 import StreamBuffer
-from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.typing import AppWrapper, ConnectionState, TaskGroup, WorkerContext
 from hypercorn.utils import filter_pseudo_headers
 from priority.priority import DuplicateStreamError
 
+from ._apps import ConnectionBroken
+from ._http import HTTPStream
 from ._limits import Limits
 from ._ws import WSStream
 
@@ -50,6 +56,12 @@ class H2Protocol(_StockH2Protocol):
         )
         self.limits = limits
 
+    async def stream_send(self, event: StreamEvent) -> None:
+        """What a stream sends; once the connection has hung up it ends quietly, as in stock
+        (the reader ends the connection and every stream's app gets its disconnect)."""
+        with contextlib.suppress(ConnectionBroken):
+            await super().stream_send(event)
+
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
         # One at a time: an event may end a stream the next one is for.
         if not events:
@@ -69,7 +81,7 @@ class H2Protocol(_StockH2Protocol):
         raw_path = b""
         for name, value in request.headers:
             if name == b":method":
-                method = value.decode("ascii").upper()
+                method = value.decode("latin-1").upper()  # not ASCII: 400 (._http)
             elif name == b":path":
                 raw_path = value
         stream_id = request.stream_id

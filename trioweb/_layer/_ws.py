@@ -21,6 +21,13 @@ and these deviations (issue 8), each answering what a client could do to stock:
   back within :attr:`Limits.ping_timeout`, it is ended and the app gets its disconnect (1006),
   whether or not the handler is receiving.
 * **Shutdown** (:meth:`going_away`): a close frame 1001 and the disconnect (1001) to the app.
+* **A handshake header Hypercorn cannot decode gets 400.** Its handshake decodes
+  ``Connection``, ``Sec-WebSocket-Extensions``, ``Sec-WebSocket-Protocol`` and the path as
+  ASCII (wsproto's ``split_comma_header``), and ``Host`` as UTF-8 when ``server_names`` is
+  set: a byte over 127 in one (``ch\xe4t``) raised ``UnicodeDecodeError`` out of the
+  connection, with no answer (no upstream issue found). The layer answers 400 naming what it
+  could not read, logs it at INFO (:func:`._http.refuse_undecodable`), and the connection
+  closes.
 * **A direct path** for a read that is one small whole frame, and for an uncompressed message
   out, while wsproto is between messages (:mod:`._frames`): wsproto's parse costs 9.5 µs.
 
@@ -53,6 +60,7 @@ from wsproto.extensions import Extension
 from wsproto.handshake import server_extensions_handshake
 
 from ._frames import BoundedDeflate, MessageLimit, frame, parse_small
+from ._http import not_ascii, refuse_undecodable
 from ._keepalive import KeepAlive
 from ._limits import Limits
 
@@ -62,6 +70,8 @@ log = logging.getLogger("trioweb.layer")
 MAX_FRAME_HEADER = 14
 #: The payload of the layer's keep-alive pings.
 PING_PAYLOAD = b"trioweb"
+#: The handshake headers Hypercorn decodes as ASCII.
+ASCII_HEADERS = (b"connection", b"sec-websocket-extensions", b"sec-websocket-protocol")
 
 
 class WSStream(_StockWSStream):
@@ -132,7 +142,11 @@ class WSStream(_StockWSStream):
             self._stop_keepalive()
             await self._disconnect(self._close_code, self._close_reason)
         elif isinstance(event, Request) and not self.closed:
-            await super().handle(event)
+            undecodable = not_ascii(event, ASCII_HEADERS, bool(self.config.server_names))
+            if undecodable is None:
+                await super().handle(event)
+            else:
+                await refuse_undecodable(self, "websocket handshake", undecodable)
             if self.closed:  # stock refused the handshake (400, 404): end the stream too
                 await self.send(StreamClosed(stream_id=self.stream_id))
         else:
