@@ -9,6 +9,7 @@ from types import ModuleType
 import pytest
 
 import trioweb
+import trioweb.broadcast
 import trioweb.testing
 
 PUBLIC_API = {
@@ -56,6 +57,21 @@ PUBLIC_API = {
         "TestWebsocket",
         "WebsocketDisconnectError",
         "WebsocketResponseError",
+    },
+    trioweb.broadcast: {
+        "Broadcast",
+        "BroadcastError",
+        "BroadcastInterrupted",
+        "BroadcastStats",
+        "BroadcastUnavailable",
+        "Interrupted",
+        "Join",
+        "Leave",
+        "Overflow",
+        "Resumed",
+        "SubscriberTooSlow",
+        "Subscription",
+        "TopicStats",
     },
 }
 MODULES = pytest.mark.parametrize("module", list(PUBLIC_API), ids=lambda module: module.__name__)
