@@ -20,6 +20,7 @@ import pytest
 from _docs import DOCS, EXAMPLES, load_example
 
 import trioweb
+import trioweb.broadcast
 import trioweb.testing
 from trioweb import TrioWeb
 from trioweb._config import DEFAULTS
@@ -107,12 +108,17 @@ def test_configuration_table_lists_every_key_with_its_default() -> None:
 
 
 def test_reference_documents_the_public_api() -> None:
-    """Every public name of trioweb and trioweb.testing, and the pytest plugin's LiveServer, has
-    an entry in the reference."""
+    """Every public name of trioweb, trioweb.testing and trioweb.broadcast, and the pytest
+    plugin's LiveServer, has an entry in the reference."""
     reference = (DOCS / "reference.rst").read_text()
     pattern = r"^\.\. (?:autoclass|autofunction|autoexception|data):: (\w+)$"
     documented = set(re.findall(pattern, reference, re.MULTILINE))
-    public = set(trioweb.__all__) | set(trioweb.testing.__all__) | {LiveServer.__name__}
+    public = (
+        set(trioweb.__all__)
+        | set(trioweb.testing.__all__)
+        | set(trioweb.broadcast.__all__)
+        | {LiveServer.__name__}
+    )
     assert documented == public
 
 

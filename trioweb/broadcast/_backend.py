@@ -14,6 +14,10 @@ and calls the hub's :class:`Sink` with what arrives. Rules a backend keeps:
   network backend queues them for ``run``.
 * ``Sink.deliver`` is called with messages in the order the backend receives them; it is
   synchronous and never blocks.
+
+A backend class is found by the URL's scheme (:data:`SCHEMES`; its module is imported only then,
+so an optional dependency is needed only by whoever uses it) and made with
+``cls(url, presence_ttl=..., prefix=...)``.
 """
 
 from __future__ import annotations
@@ -111,10 +115,6 @@ def backend_for(url: str, *, presence_ttl: float, prefix: str) -> Backend:
             f"no broadcast backend for {redact(url)!r}: the URL must start with one of {supported}"
         )
     module_name, class_name = SCHEMES[scheme]
-    if module_name == "_memory":
-        from ._memory import MemoryBackend
-
-        return MemoryBackend(url)
     try:
         module = importlib.import_module(f"{__package__}.{module_name}")
     except ImportError as error:

@@ -18,6 +18,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from .. import _json
-from .._ctx import websocket as current_websocket
+from .._ctx import _get_websocket
 from .._errors import lone_exception
 from ._backend import Backend, backend_for, redact
 from ._events import BroadcastStats, Overflow
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from .._app import TrioWeb
     from .._websocket import Websocket
     from ._backend import Message
+
+log = logging.getLogger("trioweb.broadcast")
 
 #: Tells the tracks of this process apart in a shared backend.
 _refs = itertools.count()
@@ -78,7 +81,9 @@ class Broadcast:
         self._backend: Backend | None = None
         if url is not None:
             self._backend = backend_for(url, presence_ttl=presence_ttl, prefix=prefix)
-        self._local = _Local()
+        self._local = _Local(self._revive)
+        # Between the app's before_serving and after_serving.
+        self._serving = False
         self._app: TrioWeb | None = None
         self._scope: trio.CancelScope | None = None
         self._stopped: trio.Event | None = None
@@ -114,6 +119,24 @@ class Broadcast:
                 app.config["BROADCAST_URL"], presence_ttl=self.presence_ttl, prefix=self.prefix
             )
         await self._start(app.nursery)
+        self._serving = True
+
+    async def _revive(self, what: str) -> Backend:
+        """The backend, after starting the hub again if its task ended while the app serves
+        (a task started on ``app.nursery`` raised, so trio cancelled the app nursery and this
+        task with it; trioweb opens a new app nursery). ``RuntimeError`` saying how to run the
+        hub otherwise. A checkpoint."""
+        app = self._app
+        if self._serving and app is not None and app.nursery is not None:
+            try:
+                await self._start(app.nursery)
+            except RuntimeError:  # the old app nursery is closing, or another task restarts
+                pass
+            else:
+                assert self._backend is not None
+                return self._backend
+        await trio.lowlevel.checkpoint()
+        raise not_running(what)
 
     async def _start(self, nursery: trio.Nursery) -> None:
         if self._local.backend is not None or self._stopped is not None:
@@ -132,10 +155,18 @@ class Broadcast:
         stopped = self._stopped
         assert backend is not None
         assert stopped is not None
+        scope = self._scope = trio.CancelScope()
         try:
-            with trio.CancelScope() as self._scope:
+            with scope:
                 await backend.run(self._local, task_status=task_status)
         finally:
+            if self._serving and not scope.cancel_called:
+                log.warning(
+                    "the broadcast hub was cancelled with the app nursery while the app serves"
+                    " (a task started on app.nursery raised, or startup failed): its"
+                    " subscriptions end with BroadcastInterrupted, and it starts again when"
+                    " next used"
+                )
             self._local.stop()
             self._scope = None
             self._stopped = None
@@ -143,6 +174,7 @@ class Broadcast:
 
     async def _stop(self) -> None:
         """Stop the backend's task and wait for it. A checkpoint."""
+        self._serving = False
         stopped = self._stopped
         if stopped is None or self._scope is None:
             await trio.lowlevel.checkpoint()
@@ -228,8 +260,7 @@ class Broadcast:
             )
         backend = self._local.backend
         if backend is None:
-            await trio.lowlevel.checkpoint()
-            raise not_running("publish")
+            backend = await self._revive("publish")
         await backend.publish(topic, message)
         state = self._local.topics.get(topic)
         if state is not None:
@@ -261,8 +292,7 @@ class Broadcast:
         checkpoint; ``RuntimeError`` when the hub is not running."""
         backend = self._local.backend
         if backend is None:
-            await trio.lowlevel.checkpoint()
-            raise not_running("presence")
+            backend = await self._revive("presence")
         return await backend.presence(topic)
 
     # Forwarding -----------------------------------------------------------------------------------
@@ -322,8 +352,7 @@ class _Track:
         local = self._hub._local
         backend = local.backend
         if backend is None:
-            await trio.lowlevel.checkpoint()
-            raise not_running("track")
+            backend = await self._hub._revive("track")
         if self._ref is not None:
             await trio.lowlevel.checkpoint()
             raise RuntimeError("call hub.track() for each `async with`")
@@ -372,7 +401,11 @@ class _Forward:
     async def __aenter__(self) -> Subscription:
         websocket = self._websocket
         if websocket is None:
-            websocket = current_websocket._get_current_object()  # type: ignore[attr-defined]
+            try:
+                websocket = _get_websocket()
+            except RuntimeError:
+                await trio.lowlevel.checkpoint()
+                raise
         stack = AsyncExitStack()
         await stack.enter_async_context(self._subscription)
         try:

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 class MemoryBackend:
     """Topics and presence of one process; see the module's docstring."""
 
-    def __init__(self, url: str = "memory://") -> None:
+    def __init__(
+        self, url: str = "memory://", *, presence_ttl: float = 30.0, prefix: str = "trioweb"
+    ) -> None:
+        # presence_ttl and prefix mean nothing in one process: entries go when their block ends.
         self.url = url
         self.lost = 0
         self.interruptions = 0

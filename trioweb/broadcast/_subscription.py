@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, NoReturn, final
 
 import trio
 
@@ -46,6 +46,7 @@ class Subscription:
     """
 
     __slots__ = (
+        "_abort_waiting",
         "_busy",
         "_error",
         "_items",
@@ -78,6 +79,9 @@ class Subscription:
         self._items: deque[Item] = deque()
         self._size = buffer
         self._waiter: trio.lowlevel.Task | None = None
+        # self._abort, bound once while open (a bound method less per wait); None once ended,
+        # so the cycle it makes goes with the subscription.
+        self._abort_waiting: Any = None
         self._busy = False
         self._error: BaseException | None = None
         self._state = _NEW
@@ -102,6 +106,7 @@ class Subscription:
                 "this subscription was used before: call hub.subscribe() for each `async with`"
             )
         self._state = _OPEN
+        self._abort_waiting = self._abort
         try:
             await self._local.open(self)
         except BaseException:
@@ -124,16 +129,19 @@ class Subscription:
             await trio.lowlevel.cancel_shielded_checkpoint()
 
     def close(self) -> None:
-        """End the subscription now: it leaves its topic; a task waiting in :meth:`receive`
-        gets ``trio.ClosedResourceError``. Closing again does nothing."""
+        """End the subscription now: it leaves its topic and forgets what it buffered;
+        :meth:`receive` (also one waiting now) raises ``trio.ClosedResourceError``. Closing
+        again does nothing."""
         if self._state is _OPEN:
             self._state = _ENDED
+            self._items.clear()
             self._end()
             self._local.remove(self)
 
     def _end(self) -> None:
         """Take no more deliveries and wake the receiver (to raise)."""
         self._size = -1
+        self._abort_waiting = None
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -184,10 +192,9 @@ class Subscription:
     def _fail(self, error: BaseException) -> None:
         """End the subscription with ``error``: ``receive()`` raises it once the buffer is
         empty. Leaves the topic at once, so fan-out no longer spends time on it."""
-        if self._error is None:
-            self._error = error
-            self._end()
-            self._local.remove(self)
+        self._error = error
+        self._end()
+        self._local.remove(self)
 
     def interrupt(self, reason: str) -> None:
         """The backend lost its server: fail with :class:`BroadcastInterrupted`."""
@@ -218,34 +225,30 @@ class Subscription:
         try:
             if items or self._size < 0:
                 await trio.lowlevel.checkpoint()
-            else:
-                await self._wait()
-            while not items:
-                if self._size >= 0:
-                    await self._wait()
-                else:
-                    self._raise_ended()
-            return items.popleft()
+            else:  # wait here, not in a helper: a coroutine less per message
+                if self._state is _NEW:
+                    await trio.lowlevel.checkpoint()
+                    raise RuntimeError(
+                        "receive() on a subscription that was not entered: use"
+                        " `async with hub.subscribe(topic) as subscription:`"
+                    )
+                self._waiter = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(self._abort_waiting)
+            # Only deliver() (which appends) and _end() (capacity -1) wake the receiver, and
+            # only the receiver or a cut (which ends) empties the buffer.
+            if items:
+                return items.popleft()
+            self._raise_ended()
         finally:
             self._busy = False
 
     __anext__ = receive
 
-    async def _wait(self) -> None:
-        if self._state is _NEW:
-            await trio.lowlevel.checkpoint()
-            raise RuntimeError(
-                "receive() on a subscription that was not entered: use"
-                " `async with hub.subscribe(topic) as subscription:`"
-            )
-        self._waiter = trio.lowlevel.current_task()
-        await trio.lowlevel.wait_task_rescheduled(self._abort)
-
     def _abort(self, raise_cancel: Any) -> trio.lowlevel.Abort:
         self._waiter = None
         return trio.lowlevel.Abort.SUCCEEDED
 
-    def _raise_ended(self) -> None:
+    def _raise_ended(self) -> NoReturn:
         if self._error is not None:
             raise self._error
         raise trio.ClosedResourceError(
