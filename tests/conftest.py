@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import _asgi_peer
 import _servers
+import _valkey
 import pytest
 import trio
 from _asgi_peer import ASGIPeer, Message
@@ -79,3 +81,11 @@ def server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
 async def live_server(server: str, live_server: LiveServer) -> LiveServer:
     """The plugin's ``live_server``, once per server (stock Hypercorn, the layer)."""
     return live_server
+
+
+@pytest.fixture
+async def valkey(tmp_path: Path) -> AsyncIterator[_valkey.Valkey]:
+    """A real Valkey server on 127.0.0.1 and a free port (see tests/_valkey.py): skipped
+    without a server binary (a failure under ``CI=true``), always stopped afterwards."""
+    async with _valkey.running_valkey(tmp_path) as server:
+        yield server
