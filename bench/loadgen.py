@@ -1,6 +1,7 @@
 """The load generator: one process, one scenario, one JSON line of results.
 
-``python -m bench.loadgen SCENARIO --url ws://127.0.0.1:PORT [options] [--json] [--control]``
+``python -m bench.loadgen SCENARIO --url ws://127.0.0.1:PORT [--url2 ws://...] [options] [--json]
+[--control]``
 
 It drives one server with picows on uvloop (``--client picows``, the default): callbacks, no
 task per message, so one core of client easily outruns one core of server. ``--client
@@ -23,7 +24,9 @@ Scenarios (``ops`` in the result is what the runner divides the server's CPU tim
 ``handshake`` open and close connections with a small concurrency.
 ``idle``      open N connections to ``/ws`` and hold them; the runner measures the RSS.
 ``fanout``    N ``/sub`` connections, one ``/pub``; publish M messages one at a time, each
-              waited for until every subscriber has it.
+              waited for until every subscriber has it. With ``--url2`` (two workers sharing
+              a broadcast backend) the subscribers are split evenly over the two servers and
+              the publisher is on ``--url``.
 ``bytes1m``   one connection echoing 1 MiB binary messages.
 
 Everything is bounded: ``--duration`` and a count limit for the timed loops, ``--timeout`` for
@@ -408,7 +411,13 @@ def _picows_scenarios() -> dict[str, Callable[[argparse.Namespace, Window], Awai
 
     async def fanout(args: argparse.Namespace, window: Window) -> Result:
         state = Fanout(args.subscribers)
-        subs = await connect_many(args.url + "/sub", args.subscribers, lambda: Subscriber(state))
+        # With --url2 (two workers sharing a broadcast backend) half the subscribers are there;
+        # the publisher is always on --url.
+        urls = [args.url] if args.url2 is None else [args.url, args.url2]
+        subs: list[WSTransport] = []
+        for i, url in enumerate(urls):
+            count = args.subscribers // len(urls) + (i < args.subscribers % len(urls))
+            subs += await connect_many(url + "/sub", count, lambda: Subscriber(state))
         pub = await connect(args.url + "/pub", lambda: Publisher(state))
         # Warm up until one publish reaches everyone: by then every /sub handler has registered.
         for attempt in range(args.warmup + 100):
@@ -445,6 +454,7 @@ def _picows_scenarios() -> dict[str, Callable[[argparse.Namespace, Window], Awai
         stats = window.stats()
         return {
             "subscribers": args.subscribers,
+            "workers": len(urls),
             "publishes": len(until_all),
             "deliveries": len(latencies),
             "ops": len(latencies),
@@ -535,6 +545,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__)
     parser.add_argument("scenario", choices=["echo", "handshake", "idle", "fanout", "bytes1m"])
     parser.add_argument("--url", required=True, help="ws://127.0.0.1:PORT, without a path")
+    parser.add_argument(
+        "--url2", default=None, help="fanout: a second server for half the subscribers"
+    )
     parser.add_argument("--client", choices=["picows", "trio-websocket"], default="picows")
     parser.add_argument("--connections", type=int, default=1, help="echo, idle")
     parser.add_argument("--subscribers", type=int, default=1000, help="fanout")
@@ -550,10 +563,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
     parser.add_argument("--control", action="store_true", help="GO/DONE exchange on stdio")
     args = parser.parse_args(argv)
-    host = urlsplit(args.url).hostname
-    if host != "127.0.0.1":
-        parser.error(f"the load generator talks to 127.0.0.1 only, not {host!r}")
+    for url in (args.url, args.url2):
+        host = None if url is None else urlsplit(url).hostname
+        if url is not None and host != "127.0.0.1":
+            parser.error(f"the load generator talks to 127.0.0.1 only, not {host!r}")
+    if args.url2 is not None and args.scenario != "fanout":
+        parser.error("--url2 is for the fanout scenario only")
     args.url = args.url.rstrip("/")
+    args.url2 = None if args.url2 is None else args.url2.rstrip("/")
     return args
 
 

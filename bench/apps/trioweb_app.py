@@ -1,17 +1,26 @@
-"""The benchmark's routes in trioweb, written the way its docs teach."""
+"""The benchmark's routes in trioweb, written the way its docs teach.
+
+Fan-out goes through the app's broadcast hub: each ``/sub`` websocket forwards the topic with
+``hub.forward``, and ``/pub`` publishes every message it receives, answering ``"ok"`` once the
+publish returned. The hub's backend is ``app.config["BROADCAST_URL"]``, read from the
+environment (``TRIOWEB_BROADCAST_URL``): ``memory://`` (one process), or ``redis://...`` for the
+bench's two-worker ``fanout-redis-N`` scenarios.
+"""
 
 from __future__ import annotations
 
-from typing import cast
-
-from werkzeug.local import LocalProxy
-
-from trioweb import TrioWeb, Websocket, WebsocketClosed, websocket
+from trioweb import TrioWeb, websocket
+from trioweb.broadcast import Broadcast
 
 app = TrioWeb(__name__)
+app.config.from_prefixed_env()
 
-#: The connected ``/sub`` websockets.
-subscribers: set[Websocket] = set()
+#: The load generator has one publish in flight at a time (it waits for every subscriber's copy
+#: before the next), so a subscription holds a message or two at most: 1,000 is far more than the
+#: bench can fill, so no subscriber is ever cut for being slow (the default policy, "raise").
+hub = Broadcast(app, buffer=1_000)
+
+TOPIC = "fanout"
 
 
 @app.websocket("/ws")
@@ -24,23 +33,14 @@ async def echo() -> None:
 @app.websocket("/sub")
 async def subscribe() -> None:
     await websocket.accept()
-    # The proxy resolves to this task's connection; the set needs the connection itself.
-    me = cast("LocalProxy[Websocket]", websocket)._get_current_object()
-    subscribers.add(me)
-    try:
+    async with hub.forward(TOPIC):
         async for _ in websocket:
             pass
-    finally:
-        subscribers.discard(me)
 
 
 @app.websocket("/pub")
 async def publish() -> None:
     await websocket.accept()
     async for message in websocket:
-        for subscriber in list(subscribers):
-            try:  # noqa: SIM105 (a try costs nothing per send; suppress() is a context manager)
-                await subscriber.send(message)
-            except WebsocketClosed:
-                pass  # it left while we were sending; its own handler unregisters it
+        await hub.publish(TOPIC, message)
         await websocket.send("ok")
