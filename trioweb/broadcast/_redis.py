@@ -130,6 +130,12 @@ class RedisBackend:
         self._presence_ttl = presence_ttl
         self._names = Names(prefix)
         self._connect_timeout = connect_timeout
+        # A command's answer may be late because this worker is busy (accepting thousands of
+        # connections), not because the server is gone: wait as long as a heartbeat period
+        # allows (a late heartbeat still lands within presence_ttl), at least connect_timeout.
+        # With connect_timeout as the bound, a bench worker busy accepting 5,000 websockets
+        # took its own slowness for an outage and closed every subscriber with 1012.
+        self._command_timeout = max(connect_timeout, presence_ttl / 3)
         self._sink: Sink | None = None
         self._started = False
         self._topics: set[str] = set()
@@ -297,7 +303,7 @@ class RedisBackend:
         waiting = {self._names.channel(topic): trio.Event() for topic in topics}
         self._acks.update(waiting)
         self._connection.send_command(command, *waiting)
-        with trio.fail_after(self._connect_timeout):
+        with trio.fail_after(self._command_timeout):
             for event in waiting.values():
                 await event.wait()
 
@@ -319,7 +325,7 @@ class RedisBackend:
         return coredis.Redis.from_url(
             self._raw_url,
             connect_timeout=self._connect_timeout,
-            stream_timeout=self._connect_timeout,
+            stream_timeout=self._command_timeout,
             retry_policy=coredis.retry.NoRetryPolicy(),
         )
 
