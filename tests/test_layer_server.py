@@ -6,7 +6,6 @@ Real sockets on 127.0.0.1, port 0; every wait is on an event or the client's own
 
 from __future__ import annotations
 
-import gc
 import logging
 import socket
 import ssl
@@ -1146,63 +1145,3 @@ async def test_the_accept_loop_rides_out_accept_errors(
     assert not listener.errors
     (record,) = caplog.records
     assert "open files" in record.getMessage()
-
-
-# The garbage collector's threshold -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("before", "threshold", "during"),
-    [
-        ((700, 10, 10), 20_000, (20_000, 10, 10)),  # Python's default: raised
-        ((50_000, 5, 5), 20_000, (50_000, 5, 5)),  # higher already: never lowered
-        ((700, 10, 10), None, (700, 10, 10)),  # None: left alone
-    ],
-)
-def test_the_gc_threshold_is_raised_while_serving_then_put_back(
-    before: tuple[int, int, int], threshold: int | None, during: tuple[int, int, int]
-) -> None:
-    """GC_THRESHOLD raises the collector's first threshold for the time the worker serves."""
-    saved = gc.get_threshold()
-    try:
-        gc.set_threshold(*before)
-        with _server._gc_threshold_at_least(threshold):
-            assert gc.get_threshold() == during
-        assert gc.get_threshold() == before
-    finally:
-        gc.set_threshold(*saved)
-
-
-def test_a_gc_threshold_changed_while_serving_is_kept() -> None:
-    """Whoever set the threshold while the worker served keeps it."""
-    saved = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        with _server._gc_threshold_at_least(20_000):
-            gc.set_threshold(1_234, 10, 10)
-        assert gc.get_threshold() == (1_234, 10, 10)
-    finally:
-        gc.set_threshold(*saved)
-
-
-async def test_the_layer_serves_with_the_apps_gc_threshold() -> None:
-    """The worker reads GC_THRESHOLD from the app's config (default 20,000)."""
-    app = TrioWeb(__name__)
-    app.config["GC_THRESHOLD"] = 12_345
-    seen: list[int] = []
-
-    @app.get("/")
-    async def threshold() -> str:
-        seen.append(gc.get_threshold()[0])
-        return "ok"
-
-    saved = gc.get_threshold()
-    try:
-        gc.set_threshold(700, *saved[1:])
-        async with serving(app) as url, httpx.AsyncClient() as client:
-            assert (await client.get(url)).text == "ok"
-        assert seen == [12_345]
-        assert gc.get_threshold()[0] == 700
-    finally:
-        gc.set_threshold(*saved)
-    assert Limits().gc_threshold == 20_000

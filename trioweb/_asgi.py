@@ -29,6 +29,7 @@ import trio
 
 from . import _pipeline
 from ._ctx import bind_app, bind_request, bind_websocket
+from ._gc import threshold_at_least
 from ._listener import DisconnectListener, listen_for_http_disconnect
 from ._pipeline import Outcome
 from ._request import Request
@@ -133,35 +134,36 @@ async def handle_lifespan(app: TrioWeb, scope: Scope, receive: Receive, send: Se
     app._task_errors = task_error_sink(scope)
     message = await receive()
     assert message["type"] == "lifespan.startup", message
-    async with trio.open_nursery() as nursery:
-        app.nursery = await nursery.start(run_app_nursery, app)
-        app._disconnect_listener = listener = DisconnectListener(
-            app.config["DISCONNECT_LISTENER_DELAY"]
-        )
-        nursery.start_soon(listener.run)
-        try:
-            await app.startup()
-        except Exception as error:
-            log.exception(
-                "startup failed (before_serving or while_serving); the app will not serve"
+    with threshold_at_least(app.config["GC_THRESHOLD"]):
+        async with trio.open_nursery() as nursery:
+            app.nursery = await nursery.start(run_app_nursery, app)
+            app._disconnect_listener = listener = DisconnectListener(
+                app.config["DISCONNECT_LISTENER_DELAY"]
             )
-            app.nursery = app._disconnect_listener = None
-            # Report before cancelling: a send in the cancelled nursery would never happen.
-            await send({"type": "lifespan.startup.failed", "message": _describe(error)})
-            nursery.cancel_scope.cancel()
-            return
-        await send({"type": "lifespan.startup.complete"})
-        message = await receive()
-        assert message["type"] == "lifespan.shutdown", message
-        try:
-            await app.shutdown()
-        except Exception as error:
-            log.exception("shutdown failed (after_serving or while_serving)")
-            await send({"type": "lifespan.shutdown.failed", "message": _describe(error)})
-            return
-        finally:
-            nursery.cancel_scope.cancel()
-            app.nursery = app._disconnect_listener = None
+            nursery.start_soon(listener.run)
+            try:
+                await app.startup()
+            except Exception as error:
+                log.exception(
+                    "startup failed (before_serving or while_serving); the app will not serve"
+                )
+                app.nursery = app._disconnect_listener = None
+                # Report before cancelling: a send in the cancelled nursery would never happen.
+                await send({"type": "lifespan.startup.failed", "message": _describe(error)})
+                nursery.cancel_scope.cancel()
+                return
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            assert message["type"] == "lifespan.shutdown", message
+            try:
+                await app.shutdown()
+            except Exception as error:
+                log.exception("shutdown failed (after_serving or while_serving)")
+                await send({"type": "lifespan.shutdown.failed", "message": _describe(error)})
+                return
+            finally:
+                nursery.cancel_scope.cancel()
+                app.nursery = app._disconnect_listener = None
     await send({"type": "lifespan.shutdown.complete"})
 
 

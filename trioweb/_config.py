@@ -64,9 +64,10 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_PING_TIMEOUT": 20.0,
     # Whether to accept permessage-deflate.
     "WEBSOCKET_COMPRESSION": True,
-    # While the layer serves, Python's garbage collector runs its youngest generation after this
-    # many new objects at the earliest (raised, never lowered; None: left alone). Python's 700
-    # makes a fan-out to 10,000 forwarding tasks spend ~40% of the CPU collecting (bench/).
+    # While the app serves (its lifespan), Python's garbage collector runs its youngest
+    # generation after this many new objects at the earliest (raised, never lowered; None: left
+    # alone). Python's 700 makes a fan-out to 10,000 forwarding tasks spend ~40% of the CPU
+    # collecting (trioweb/_gc.py).
     "GC_THRESHOLD": 20_000,
     # What trioweb's pipeline enforces on websocket handshakes and connections (trioweb/_guard.py,
     # trioweb/_origins.py; docs/howto/security.rst).

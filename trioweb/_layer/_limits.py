@@ -1,8 +1,8 @@
 """What the connection layer enforces, per app: limits and timeouts read from ``app.config``.
 
 The layer serves any ASGI app; for a trioweb app (anything with a ``config`` mapping, looked up
-through wrappers that keep the wrapped app as ``.app``) it reads the ``WEBSOCKET_*`` keys and
-``GC_THRESHOLD``, and otherwise uses the defaults below.
+through wrappers that keep the wrapped app as ``.app``) it reads the ``WEBSOCKET_*`` keys, and
+otherwise uses the defaults below.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ DEFAULTS: dict[str, Any] = {
         "WEBSOCKET_PING_INTERVAL",
         "WEBSOCKET_PING_TIMEOUT",
         "WEBSOCKET_COMPRESSION",
-        "GC_THRESHOLD",
     )
 }
 
@@ -43,7 +42,6 @@ class Limits:
     ping_interval: float | None = DEFAULTS["WEBSOCKET_PING_INTERVAL"]
     ping_timeout: float | None = DEFAULTS["WEBSOCKET_PING_TIMEOUT"]
     compression: bool = DEFAULTS["WEBSOCKET_COMPRESSION"]
-    gc_threshold: int | None = DEFAULTS["GC_THRESHOLD"]
 
     @classmethod
     def of(cls, app: Any, server_config: Any = None) -> Limits:
@@ -64,7 +62,6 @@ class Limits:
             ping_interval=values["WEBSOCKET_PING_INTERVAL"],
             ping_timeout=values["WEBSOCKET_PING_TIMEOUT"],
             compression=bool(values["WEBSOCKET_COMPRESSION"]),
-            gc_threshold=values["GC_THRESHOLD"],
         )
 
 

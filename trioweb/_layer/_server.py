@@ -18,22 +18,15 @@ What it does differently, and why:
   at once, which wakes every send still waiting, shielded or not) and cancel their tasks; then
   the lifespan's shutdown. Stock cancels at the deadline too, but its sends are shielded: a
   client that stopped reading keeps the process alive for good.
-* **A garbage collector sized for many tasks** (``GC_THRESHOLD``): a publish to 10,000
-  subscribers wakes 10,000 forwarding tasks that each hold a few coroutine frames until their
-  send is done; at Python's default threshold (700 new objects) the collector ran constantly
-  and its full collections walked every connection: ~40% of the server's CPU in the bench's
-  fan-out. The first threshold is raised while the worker serves, then put back.
 """
 
 from __future__ import annotations
 
 import errno
-import gc
 import logging
 import socket as stdlib_socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from random import randint
 from typing import Any
 
@@ -82,42 +75,25 @@ async def worker_serve(
     context = _Context(max_requests, limits)
     shared = Shared(app, config, context, lifespan_state, limits)
 
-    with _gc_threshold_at_least(limits.gc_threshold):
-        async with trio.open_nursery() as lifespan_nursery:
-            await lifespan_nursery.start(lifespan.handle_lifespan)
-            await lifespan.wait_for_startup()
-            own_sockets = sockets is None
-            if sockets is None:
-                sockets = config.create_sockets()
+    async with trio.open_nursery() as lifespan_nursery:
+        await lifespan_nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+        own_sockets = sockets is None
+        if sockets is None:
+            sockets = config.create_sockets()
+            for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
+                sock.listen(config.backlog)
+        try:
+            async with trio.open_nursery() as connections:
+                await _serve_until_shutdown(
+                    shared, sockets, connections, shutdown_trigger, task_status
+                )
+        finally:
+            if own_sockets:
                 for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
-                    sock.listen(config.backlog)
-            try:
-                async with trio.open_nursery() as connections:
-                    await _serve_until_shutdown(
-                        shared, sockets, connections, shutdown_trigger, task_status
-                    )
-            finally:
-                if own_sockets:
-                    for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
-                        sock.close()
-            await lifespan.wait_for_shutdown()
-            lifespan_nursery.cancel_scope.cancel()
-
-
-@contextmanager
-def _gc_threshold_at_least(threshold: int | None) -> Iterator[None]:
-    """Raise the garbage collector's first threshold to ``threshold`` inside the block (never
-    lower it; ``None``: leave it); on exit put it back, unless someone changed it meanwhile."""
-    before = gc.get_threshold()
-    if threshold is None or before[0] >= threshold:
-        yield
-        return
-    gc.set_threshold(threshold, *before[1:])
-    try:
-        yield
-    finally:
-        if gc.get_threshold()[0] == threshold:
-            gc.set_threshold(*before)
+                    sock.close()
+        await lifespan.wait_for_shutdown()
+        lifespan_nursery.cancel_scope.cancel()
 
 
 class _Context(WorkerContext):
