@@ -608,8 +608,8 @@ async def _trio_main(args: argparse.Namespace) -> Result:
     import trio
     from trio_websocket import open_websocket_url
 
-    if args.scenario != "echo":
-        raise SystemExit("--client trio-websocket runs the echo scenario only; use picows")
+    if args.scenario not in ("echo", "hold"):
+        raise SystemExit("--client trio-websocket runs only echo and hold; use picows")
 
     async def readline() -> str:
         return await trio.to_thread.run_sync(sys.stdin.readline)
@@ -633,6 +633,9 @@ async def _trio_main(args: argparse.Namespace) -> Result:
                 if type(reply) is not type(message):
                     errors += 1
 
+    if args.scenario == "hold":
+        with trio.fail_after(args.timeout):
+            return await _trio_hold(args, window, client, latencies, lambda: errors)
     with trio.fail_after(args.timeout):
         await client(args.warmup, time.perf_counter() + 10, record=False)
         await window.begin()
@@ -650,6 +653,92 @@ async def _trio_main(args: argparse.Namespace) -> Result:
         "msgs_per_s": len(latencies) / stats["elapsed_s"],
         **latency_stats("latency", latencies),
         "errors": errors,
+        **stats,
+    }
+
+
+async def _trio_hold(
+    args: argparse.Namespace,
+    window: Window,
+    echo: Callable[[int, float, bool], Awaitable[None]],
+    latencies: list[int],
+    echo_errors: Callable[[], int],
+) -> Result:
+    """The ``hold`` scenario's phases with trio-websocket (for the smoke test): ``echo`` runs
+    one echo client on a connection of its own, putting the round trips it records into
+    ``latencies``; ``echo_errors()`` counts the replies of the wrong type so far."""
+    import trio
+    from trio_websocket import (
+        ConnectionClosed,
+        HandshakeError,
+        WebSocketConnection,
+        connect_websocket_url,
+        open_websocket_url,
+    )
+
+    url = args.url + "/ws"
+    failures: list[str] = []
+    handshakes: list[int] = []
+    idle: list[WebSocketConnection] = []
+    limiter = trio.CapacityLimiter(64)
+
+    async def open_idle(readers: trio.Nursery) -> None:
+        async with limiter:
+            try:
+                idle.append(await connect_websocket_url(readers, url))
+            except (OSError, HandshakeError) as error:
+                failures.append(repr(error))
+
+    async def churn(stop: trio.Event) -> None:
+        while not stop.is_set():
+            started = time.perf_counter_ns()
+            try:
+                async with open_websocket_url(url):
+                    pass
+            except (OSError, HandshakeError, ConnectionClosed) as error:
+                failures.append(repr(error))
+                await trio.sleep(0.01)
+                continue
+            handshakes.append(time.perf_counter_ns() - started)
+
+    async with trio.open_nursery() as readers:  # the idle connections' reader tasks
+        await window.sample()
+        async with trio.open_nursery() as opening:
+            for _ in range(args.connections):
+                opening.start_soon(open_idle, readers)
+        await trio.sleep(args.settle)
+        await window.sample()
+        await echo(args.warmup, time.perf_counter() + 10, False)
+        await window.begin()
+        deadline = time.perf_counter() + args.duration
+        stop = trio.Event()
+        async with trio.open_nursery() as load:
+            for _ in range(args.concurrency):
+                load.start_soon(churn, stop)
+            async with trio.open_nursery() as clients:
+                for _ in range(args.active):
+                    clients.start_soon(echo, args.max_messages // args.active, deadline, True)
+            stop.set()
+        await window.end()
+        dropped = sum(ws.closed is not None for ws in idle)
+        async with trio.open_nursery() as closing:
+            for ws in idle:
+                closing.start_soon(ws.aclose)
+    stats = window.stats()
+    return {
+        "idle_connections": len(idle),
+        "active": args.active,
+        "concurrency": args.concurrency,
+        "messages": len(latencies),
+        "ops": len(latencies),
+        "msgs_per_s": len(latencies) / stats["elapsed_s"],
+        **latency_stats("latency", latencies),
+        "handshakes": len(handshakes),
+        "handshakes_per_s": len(handshakes) / stats["elapsed_s"],
+        **latency_stats("handshake", handshakes),
+        "failed_connections": len(failures),
+        "dropped_idle": dropped,
+        "errors": len(failures) + dropped + echo_errors(),
         **stats,
     }
 
