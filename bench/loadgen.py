@@ -5,8 +5,8 @@
 
 It drives one server with picows on uvloop (``--client picows``, the default): callbacks, no
 task per message, so one core of client easily outruns one core of server. ``--client
-trio-websocket`` is a slow pure-Trio fallback with the ``echo`` scenario only, for the smoke
-test in environments without picows.
+trio-websocket`` is a slow pure-Trio fallback with the ``echo`` and ``hold`` scenarios only,
+for the smoke test in environments without picows.
 
 Every run has three phases:
 

@@ -19,6 +19,10 @@ Method (the rules this module keeps):
   its ``DONE``. Warm-up and cleanup stay outside the window. The server CPU time per operation
   (message, connection, delivery, MiB) is steadier than a rate on a shared machine: it does not
   care how much of the core the server got.
+* The ``hold-N`` scenario also has the load generator stop twice before ``GO`` (``SAMPLE``):
+  before and after it opens its N idle connections; the server's RSS at the two stops gives
+  the memory per idle connection. Its window then measures the echo clients and the new
+  handshakes together.
 * Every wait is bounded; a run that fails or times out is recorded with its error and the tail
   of the server's log, and the others go on.
 * The Redis-backed fan-out scenarios (``fanout-redis-N``) serve the trioweb app from *two*
