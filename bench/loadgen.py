@@ -5,8 +5,8 @@
 
 It drives one server with picows on uvloop (``--client picows``, the default): callbacks, no
 task per message, so one core of client easily outruns one core of server. ``--client
-trio-websocket`` is a slow pure-Trio fallback with the ``echo`` scenario only, for the smoke
-test in environments without picows.
+trio-websocket`` is a slow pure-Trio fallback with the ``echo`` and ``hold`` scenarios only,
+for the smoke test in environments without picows.
 
 Every run has three phases:
 
@@ -28,6 +28,12 @@ Scenarios (``ops`` in the result is what the runner divides the server's CPU tim
               a broadcast backend) the subscribers are split evenly over the two servers and
               the publisher is on ``--url``.
 ``bytes1m``   one connection echoing 1 MiB binary messages.
+``hold``      load held: N idle connections to ``/ws`` (nothing sent after the handshake), with a
+              ``SAMPLE`` exchange before and after opening them (the runner reads the server's
+              RSS: memory per idle connection); then ``--active`` echo clients in closed loops
+              during the timed window, while ``--concurrency`` workers open and close new
+              connections as fast as they can. Connections that fail to open count as errors,
+              and so do idle connections the server dropped during the hold.
 
 Everything is bounded: ``--duration`` and a count limit for the timed loops, ``--timeout`` for
 the whole process, and 127.0.0.1 only.
@@ -51,6 +57,8 @@ BINARY = bytes(range(32))
 MiB = 1 << 20
 
 Result = dict[str, Any]
+#: The scenarios, as the command line names them.
+SCENARIOS = ("echo", "handshake", "idle", "fanout", "bytes1m", "hold")
 
 
 # Shared helpers ------------------------------------------------------------------------------
@@ -117,6 +125,12 @@ class Window:
             print("DONE", flush=True)
             await self.readline()
 
+    async def sample(self) -> None:
+        """Let the runner sample the server outside the timed window (``SAMPLE``)."""
+        if self.control:
+            print("SAMPLE", flush=True)
+            await self.readline()
+
     def stats(self) -> Result:
         elapsed = self.ended - self.started
         cpu = self.cpu_ended - self.cpu_started
@@ -132,7 +146,15 @@ class Window:
 
 def _picows_scenarios() -> dict[str, Callable[[argparse.Namespace, Window], Awaitable[Result]]]:
     """The picows scenarios; picows is imported only when one of them is used."""
-    from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+    from picows import (
+        WSCloseCode,
+        WSError,
+        WSFrame,
+        WSListener,
+        WSMsgType,
+        WSTransport,
+        ws_connect,
+    )
 
     # picows's send_close() sends 1005 on the wire by default, which RFC 6455 (7.4.1) forbids;
     # a strict server answers it with 1002 (and trioweb's layer logs each one): close with 1000.
@@ -348,6 +370,99 @@ def _picows_scenarios() -> dict[str, Callable[[argparse.Namespace, Window], Awai
             **stats,
         }
 
+    async def hold(args: argparse.Namespace, window: Window) -> Result:
+        url = args.url + "/ws"
+        failures: list[str] = []
+
+        async def try_connect(listener: Callable[[], WSListener]) -> WSTransport | None:
+            try:
+                return await connect(url, listener)
+            except (OSError, TimeoutError, ConnectionError, WSError) as error:
+                failures.append(repr(error))
+                return None
+
+        async def open_many(count: int, listener: Callable[[], WSListener]) -> list[WSTransport]:
+            """Like ``connect_many``, but a connection that fails counts instead of raising."""
+            opened: list[WSTransport] = []
+            remaining = iter(range(count))
+
+            async def worker() -> None:
+                for _ in remaining:
+                    transport = await try_connect(listener)
+                    if transport is not None:
+                        opened.append(transport)
+
+            await asyncio.gather(*(worker() for _ in range(min(64, count))))
+            return opened
+
+        warm = await connect_many(url, min(10, args.connections), WSListener)
+        await close_all(warm)
+        await window.sample()
+        idle = await open_many(args.connections, WSListener)
+        await asyncio.sleep(args.settle)  # let the server's handlers reach their steady state
+        await window.sample()
+        clients: list[EchoClient] = []
+
+        def factory() -> EchoClient:
+            clients.append(EchoClient())
+            return clients[-1]
+
+        active = await connect_many(url, args.active, factory)
+        await run_loops(clients, args.warmup * len(clients), 10.0, record=False)
+
+        handshakes: list[int] = []
+        stop = False
+
+        async def churn() -> None:
+            """Open and close new connections one after another until ``stop``."""
+            while not stop:
+                started = time.perf_counter_ns()
+                transport = await try_connect(WSListener)
+                if transport is None:
+                    await asyncio.sleep(0.01)  # a refusal is quick: do not spin on it
+                    continue
+                transport.send_close(normal)
+                try:
+                    async with asyncio.timeout(10):
+                        await transport.wait_disconnected()
+                except TimeoutError:
+                    failures.append("no close from the server within 10 s")
+                    transport.disconnect(graceful=False)
+                    continue
+                handshakes.append(time.perf_counter_ns() - started)
+
+        await window.begin()
+        churners = [asyncio.ensure_future(churn()) for _ in range(args.concurrency)]
+        try:
+            await run_loops(clients, args.max_messages, args.duration, record=True)
+        finally:
+            stop = True
+            await asyncio.gather(*churners)
+        await window.end()
+        stats = window.stats()
+        alive = sum(not t.is_disconnected for t in idle)
+        dropped = len(idle) - alive
+        for failure in failures[:10]:
+            print(f"connection failed: {failure}", file=sys.stderr)
+        await close_all([*idle, *active])
+        latencies = [ns for c in clients for ns in c.latencies or ()]
+        return {
+            "idle_connections": len(idle),
+            "active": len(clients),
+            "concurrency": args.concurrency,
+            "messages": len(latencies),
+            "ops": len(latencies),
+            "msgs_per_s": len(latencies) / stats["elapsed_s"],
+            **latency_stats("latency", latencies),
+            "handshakes": len(handshakes),
+            "handshakes_per_s": len(handshakes) / stats["elapsed_s"],
+            **latency_stats("handshake", handshakes),
+            "failed_connections": len(failures),
+            "dropped_idle": dropped,
+            "errors": len(failures) + dropped + sum(c.errors for c in clients),
+            **stats,
+        }
+
     class Subscriber(WSListener):
         def __init__(self, fanout: Fanout) -> None:
             self.fanout = fanout
@@ -471,6 +586,7 @@ def _picows_scenarios() -> dict[str, Callable[[argparse.Namespace, Window], Awai
         "idle": idle,
         "fanout": fanout,
         "bytes1m": bytes1m,
+        "hold": hold,
     }
 
 
@@ -492,8 +608,8 @@ async def _trio_main(args: argparse.Namespace) -> Result:
     import trio
     from trio_websocket import open_websocket_url
 
-    if args.scenario != "echo":
-        raise SystemExit("--client trio-websocket runs the echo scenario only; use picows")
+    if args.scenario not in ("echo", "hold"):
+        raise SystemExit("--client trio-websocket runs only echo and hold; use picows")
 
     async def readline() -> str:
         return await trio.to_thread.run_sync(sys.stdin.readline)
@@ -517,6 +633,9 @@ async def _trio_main(args: argparse.Namespace) -> Result:
                 if type(reply) is not type(message):
                     errors += 1
 
+    if args.scenario == "hold":
+        with trio.fail_after(args.timeout):
+            return await _trio_hold(args, window, client, latencies, lambda: errors)
     with trio.fail_after(args.timeout):
         await client(args.warmup, time.perf_counter() + 10, record=False)
         await window.begin()
@@ -538,27 +657,114 @@ async def _trio_main(args: argparse.Namespace) -> Result:
     }
 
 
+async def _trio_hold(
+    args: argparse.Namespace,
+    window: Window,
+    echo: Callable[[int, float, bool], Awaitable[None]],
+    latencies: list[int],
+    echo_errors: Callable[[], int],
+) -> Result:
+    """The ``hold`` scenario's phases with trio-websocket (for the smoke test): ``echo`` runs
+    one echo client on a connection of its own, putting the round trips it records into
+    ``latencies``; ``echo_errors()`` counts the replies of the wrong type so far."""
+    import trio
+    from trio_websocket import (
+        ConnectionClosed,
+        HandshakeError,
+        WebSocketConnection,
+        connect_websocket_url,
+        open_websocket_url,
+    )
+
+    url = args.url + "/ws"
+    failures: list[str] = []
+    handshakes: list[int] = []
+    idle: list[WebSocketConnection] = []
+    limiter = trio.CapacityLimiter(64)
+
+    async def open_idle(readers: trio.Nursery) -> None:
+        async with limiter:
+            try:
+                idle.append(await connect_websocket_url(readers, url))
+            except (OSError, HandshakeError) as error:
+                failures.append(repr(error))
+
+    async def churn(stop: trio.Event) -> None:
+        while not stop.is_set():
+            started = time.perf_counter_ns()
+            try:
+                async with open_websocket_url(url):
+                    pass
+            except (OSError, HandshakeError, ConnectionClosed) as error:
+                failures.append(repr(error))
+                await trio.sleep(0.01)
+                continue
+            handshakes.append(time.perf_counter_ns() - started)
+
+    async with trio.open_nursery() as readers:  # the idle connections' reader tasks
+        await window.sample()
+        async with trio.open_nursery() as opening:
+            for _ in range(args.connections):
+                opening.start_soon(open_idle, readers)
+        await trio.sleep(args.settle)
+        await window.sample()
+        await echo(args.warmup, time.perf_counter() + 10, False)
+        await window.begin()
+        deadline = time.perf_counter() + args.duration
+        stop = trio.Event()
+        async with trio.open_nursery() as load:
+            for _ in range(args.concurrency):
+                load.start_soon(churn, stop)
+            async with trio.open_nursery() as clients:
+                for _ in range(args.active):
+                    clients.start_soon(echo, args.max_messages // args.active, deadline, True)
+            stop.set()
+        await window.end()
+        dropped = sum(ws.closed is not None for ws in idle)
+        async with trio.open_nursery() as closing:
+            for ws in idle:
+                closing.start_soon(ws.aclose)
+    stats = window.stats()
+    return {
+        "idle_connections": len(idle),
+        "active": args.active,
+        "concurrency": args.concurrency,
+        "messages": len(latencies),
+        "ops": len(latencies),
+        "msgs_per_s": len(latencies) / stats["elapsed_s"],
+        **latency_stats("latency", latencies),
+        "handshakes": len(handshakes),
+        "handshakes_per_s": len(handshakes) / stats["elapsed_s"],
+        **latency_stats("handshake", handshakes),
+        "failed_connections": len(failures),
+        "dropped_idle": dropped,
+        "errors": len(failures) + dropped + echo_errors(),
+        **stats,
+    }
+
+
 # Command line ------------------------------------------------------------------------------------
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__)
-    parser.add_argument("scenario", choices=["echo", "handshake", "idle", "fanout", "bytes1m"])
+    parser.add_argument("scenario", choices=[*SCENARIOS])
     parser.add_argument("--url", required=True, help="ws://127.0.0.1:PORT, without a path")
     parser.add_argument(
         "--url2", default=None, help="fanout: a second server for half the subscribers"
     )
     parser.add_argument("--client", choices=["picows", "trio-websocket"], default="picows")
-    parser.add_argument("--connections", type=int, default=1, help="echo, idle")
+    parser.add_argument("--connections", type=int, default=1, help="echo, idle, hold (idle)")
+    parser.add_argument("--active", type=int, default=500, help="hold: echo clients")
     parser.add_argument("--subscribers", type=int, default=1000, help="fanout")
     parser.add_argument("--publishes", type=int, default=20, help="fanout")
-    parser.add_argument("--concurrency", type=int, default=10, help="handshake")
+    parser.add_argument("--concurrency", type=int, default=10, help="handshake, hold")
     parser.add_argument("--duration", type=float, default=3.0, help="timed phase, seconds")
     parser.add_argument("--max-messages", type=int, default=2_000_000, help="echo, bytes1m")
     parser.add_argument("--max-count", type=int, default=20_000, help="handshake")
     parser.add_argument("--size", type=int, default=MiB, help="bytes1m message size")
     parser.add_argument("--warmup", type=int, default=50, help="round trips, handshakes, ...")
-    parser.add_argument("--settle", type=float, default=0.2, help="idle: pause before DONE")
+    parser.add_argument("--settle", type=float, default=0.2, help="idle, hold: pause")
     parser.add_argument("--timeout", type=float, default=120.0, help="bound on the whole run")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
     parser.add_argument("--control", action="store_true", help="GO/DONE exchange on stdio")

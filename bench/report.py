@@ -114,6 +114,8 @@ def one_line(scenario: Scenario, result: Mapping[str, Any]) -> str:
     if "error" in result:
         return f"FAILED: {result['error']}"
     line = f"{fmt_number(result.get(scenario.metric))} {scenario.unit}"
+    for key, unit in scenario.extra:
+        line += f", {fmt_number(result.get(key))} {unit}"
     if scenario.per_op is not None:
         line += f", {fmt_number(result.get(COST))} µs/{scenario.per_op}"
     if "server_log" in result:
@@ -152,6 +154,8 @@ def rows(chosen: Sequence[Scenario], summary: Summary) -> list[list[str]]:
                 table.append([name, target, "failed", *[""] * (len(HEADER) - 3)])
                 continue
             result = f"{fmt_number(median.get(scenario.metric))} {scenario.unit}"
+            for key, unit in scenario.extra:
+                result += f"; {fmt_number(median.get(key))} {unit}"
             if entry["failed"]:
                 result += f" ({entry['failed']} failed)"
             p50, p99 = scenario.latency or (None, None)

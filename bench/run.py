@@ -19,6 +19,10 @@ Method (the rules this module keeps):
   its ``DONE``. Warm-up and cleanup stay outside the window. The server CPU time per operation
   (message, connection, delivery, MiB) is steadier than a rate on a shared machine: it does not
   care how much of the core the server got.
+* The ``hold-N`` scenario also has the load generator stop twice before ``GO`` (``SAMPLE``):
+  before and after it opens its N idle connections; the server's RSS at the two stops gives
+  the memory per idle connection. Its window then measures the echo clients and the new
+  handshakes together.
 * Every wait is bounded; a run that fails or times out is recorded with its error and the tail
   of the server's log, and the others go on.
 * The Redis-backed fan-out scenarios (``fanout-redis-N``) serve the trioweb app from *two*
@@ -124,6 +128,8 @@ class Scenario:
     #: Serve from two workers sharing a fresh Valkey server (``TRIOWEB_BROADCAST_URL``), the
     #: trioweb targets only; the load generator splits its subscribers over both.
     redis: bool = False
+    #: Further figures shown in the result cell after the headline: (key, unit) pairs.
+    extra: tuple[tuple[str, str], ...] = ()
 
     def serves(self, target: str) -> bool:
         """Whether ``target`` runs this scenario (the Redis ones need the trioweb app)."""
@@ -201,6 +207,26 @@ def scenarios(quick: bool, duration: float | None = None) -> list[Scenario]:
         )
         for n, m in fanout
     ]
+    # Load held: idle connections, active echo clients and new handshakes at once, one worker.
+    idle_held, active, window = (200, 20, "1") if quick else (10_000, 500, "10")
+    if duration is not None:
+        window = str(duration)
+    result.append(
+        Scenario(
+            f"hold-{idle_held}",
+            (
+                *("hold", "--connections", str(idle_held), "--active", str(active)),
+                *("--concurrency", "2", "--duration", window, "--warmup", "5", "--settle", "1"),
+            ),
+            "msgs_per_s",
+            "msg/s",
+            # The handshakes of the window are a small share of the server's CPU beside the echo.
+            per_op="msg",
+            latency=echo_latency,
+            timeout=180 + idle_held / 25,
+            extra=(("kib_per_conn", "KiB/idle conn"), ("handshakes_per_s", "handshakes/s")),
+        )
+    )
     result.append(
         Scenario(
             "bytes1m",
@@ -405,7 +431,13 @@ class Runner:
             assert client.stdin is not None
             assert client.stdout is not None
             lines = _Lines(client.stdout)
-            await lines.expect("GO")
+            # ``SAMPLE``s before the window (the hold scenario's): the servers' RSS at each.
+            rss_samples: list[int | None] = []
+            while (line := await lines.next()) == "SAMPLE":
+                rss_samples.append(servers_sample(pids)[1])
+                await client.stdin.send_all(b"\n")
+            if line != "GO":
+                raise RuntimeError(f"the load generator said {line!r}, expected 'GO'")
             cpu_go, rss_go = servers_sample(pids)
             valkey_go = None if valkey is None else server_sample(valkey)[0]
             busy_go = machine_busy()
@@ -438,6 +470,11 @@ class Runner:
                 result["other_cpu_pct"] = max(0.0, 100 * (busy_done - busy_go - ours) / wall)
         if scenario.metric == "kib_per_conn" and rss_go is not None and rss_done is not None:
             result["kib_per_conn"] = (rss_done - rss_go) / max(1, result["connections"])
+        before, after = [*rss_samples, None, None][:2]
+        if before is not None and after is not None and "idle_connections" in result:
+            # The hold scenario: RSS before and after opening its idle connections.
+            result.update(server_rss_before_idle_kib=before, server_rss_idle_kib=after)
+            result["kib_per_conn"] = (after - before) / max(1, result["idle_connections"])
         if result.get("errors"):
             result["error"] = f"{result['errors']} errors in the load generator"
         return result

@@ -50,6 +50,32 @@ def test_harness_measures_and_writes_its_reports(tmp_path: Path) -> None:
     assert "trioweb" in table
 
 
+def test_the_hold_scenario_reports_memory_echo_and_handshakes(tmp_path: Path) -> None:
+    """``hold``: idle connections held while echo clients and new handshakes run; the result
+    has the memory per idle connection, the echo's figures and the handshakes' rate."""
+    out = tmp_path / "results"
+    command = [
+        *(sys.executable, "-m", "bench.run", "--quick", "--client", "trio-websocket"),
+        *("--targets", "trioweb", "--scenarios", "hold-200", "--repeats", "1"),
+        *("--duration", "0.5", "--out", str(out), "--no-docs"),
+    ]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert finished.returncode == 0, finished.stderr
+
+    data = json.loads((out / "results.json").read_text())
+    (hold,) = data["runs"]["hold-200"]["trioweb"]
+    assert "error" not in hold, hold
+    assert hold["idle_connections"] == 200
+    assert hold["dropped_idle"] == hold["failed_connections"] == hold["errors"] == 0
+    assert {"msgs_per_s", "latency_p99_us", "handshakes_per_s", "handshake_p50_us"} <= set(hold)
+    if Path(f"/proc/{os.getpid()}/status").exists():
+        assert hold["server_rss_idle_kib"] > hold["server_rss_before_idle_kib"]
+        assert hold["kib_per_conn"] > 0
+    row = (out / "results.md").read_text()
+    assert "KiB/idle conn" in row
+    assert "handshakes/s" in row
+
+
 def test_the_layer_target_waits_for_the_layer(capsys: pytest.CaptureFixture[str]) -> None:
     """trioweb-layer is served by ``trioweb run``; without the layer it is left out, saying so."""
     args = run.parse_args(["--targets", "raw,trioweb-layer,quart-asyncio", "--no-docs"])
