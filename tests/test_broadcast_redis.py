@@ -272,6 +272,29 @@ async def test_join_waiting_when_the_server_goes_away_returns(valkey: _valkey.Va
         assert await one.presence("room") == {"ann": [{}]}
 
 
+@pytest.mark.deadline(10)
+async def test_join_waiting_when_the_backend_stops_returns(valkey: _valkey.Valkey) -> None:
+    """A join waiting on a paused server returns when the backend is stopped (app shutdown)
+    rather than hanging the handler that called it."""
+    backend, sink = RedisBackend(valkey.url), Sink()
+    joined = trio.Event()
+
+    async def join() -> None:
+        await backend.join("room", "o1", "ann", {})
+        joined.set()
+
+    async with server(valkey.url) as redis, trio.open_nursery() as handlers:
+        async with trio.open_nursery() as app:
+            await app.start(backend.run, sink)
+            await redis.client_pause(1000, coredis.PureToken.WRITE)
+            handlers.start_soon(join)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not joined.is_set()
+            app.cancel_scope.cancel()  # the app stops its backend
+        await joined.wait()
+        assert not backend.connected
+
+
 async def test_foreign_messages_are_ignored(
     valkey: _valkey.Valkey, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -168,6 +168,8 @@ class RedisBackend:
         except Exception as exc:  # only the first session's failure gets here
             raise BroadcastUnavailable(self.url, reason(exc)) from None
         finally:
+            self.connected = False
+            self._release_waiters()
             if self._started:
                 with trio.CancelScope(shield=True), trio.move_on_after(FAREWELL_TIMEOUT):
                     await self._farewell()
@@ -348,9 +350,7 @@ class RedisBackend:
 
     def _lose(self, why: str) -> bool:
         """A session failed: if it was up, this is the start of an outage (True)."""
-        for op in self._ops:
-            if op.done is not None:
-                op.done.set()
+        self._release_waiters()
         if not self.connected:
             logger.debug("reconnecting to %s failed: %s", self.url, why)
             return False
@@ -396,6 +396,13 @@ class RedisBackend:
         await client.set(self._names.heartbeat(self.worker), b"1", px=ttl)
 
     # -- the queue of changes -----------------------------------------------------------------
+
+    def _release_waiters(self) -> None:
+        """No session to apply the queue: let ``listen``/``join`` calls waiting on it return
+        (a new session subscribes and re-joins from the sets)."""
+        for op in self._ops:
+            if op.done is not None:
+                op.done.set()
 
     def _queue(self, op: _Op) -> None:
         self._ops.append(op)
