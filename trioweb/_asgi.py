@@ -30,7 +30,7 @@ import trio
 from . import _pipeline
 from ._ctx import bind_app, bind_request, bind_websocket
 from ._gc import threshold_at_least
-from ._listener import DisconnectListener, listen_for_http_disconnect
+from ._listener import DisconnectListener
 from ._pipeline import Outcome
 from ._request import Request
 from ._servedby import warn_unless_protected
@@ -63,13 +63,11 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
     app._guard.http_in_flight += 1
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(
-                listen_for_http_disconnect,
-                request.body,
-                receive,
-                handler_scope.cancel,
-                config["DISCONNECT_LISTENER_DELAY"],
-            )
+            listener = app._disconnect_listener
+            if listener is None:  # served without a lifespan: a listener of its own
+                listener = DisconnectListener(config["DISCONNECT_LISTENER_DELAY"])
+                nursery.start_soon(listener.run)
+            listener.watch_http(nursery, request.body, receive, handler_scope.cancel)
             try:
                 with handler_scope:
                     outcome = await _pipeline.dispatch_request(app, request)
@@ -80,7 +78,10 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
                 # half-way, or an error that a disconnect's cancellation dragged out of a nursery.
                 outcome = Outcome(error=error)
                 log.exception("Error while answering %s %s", request.method, request.path)
-            nursery.cancel_scope.cancel()
+            finally:
+                listener.unwatch_http(nursery)
+            if nursery.child_tasks:  # a listen task (or a listener of its own)
+                nursery.cancel_scope.cancel()
     finally:  # also when the server cancels the connection: the ending is shielded
         app._guard.http_in_flight -= 1
         await _pipeline.end_request(app, request, outcome)

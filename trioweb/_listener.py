@@ -30,15 +30,18 @@ Websockets. Each one has an :class:`Inbox`, the only reader of its ASGI ``receiv
   (cancelled from outside by a server shutting down, say).
 * A listen task scheduled just before the handler read again stands down when it starts.
 
-HTTP requests have no inbox: a view reads its body at most once, so
-:func:`listen_for_http_disconnect` simply waits ``delay`` seconds (most requests are answered by
-then), buffers what the view has not read of the body, and then waits for ``http.disconnect``.
+HTTP requests have no inbox: a view reads its body at most once. The same listener looks after
+the requests in flight (:meth:`DisconnectListener.watch_http`: a dict entry, no task, since most
+requests are answered within milliseconds). A request that was already in flight at the
+previous look (so its view has run for ``delay`` to ``2 * delay`` seconds) gets a listen task in
+its request nursery, :func:`listen_for_http_disconnect`, which buffers what the view has not read
+of the body (within its size limit) and then waits for ``http.disconnect``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, final
 
 import trio
@@ -201,6 +204,10 @@ class DisconnectListener:
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self._idle: set[Inbox] = set()
+        # HTTP requests in flight, by request nursery: those that came since the previous look,
+        # and those that were already there then (they get a listen task at the next look).
+        self._new_http: dict[trio.Nursery, _HttpWatch] = {}
+        self._old_http: dict[trio.Nursery, _HttpWatch] = {}
 
     def enroll(self, inbox: Inbox, nursery: trio.Nursery) -> None:
         """Start looking after ``inbox``, whose listen tasks run in ``nursery``."""
@@ -213,24 +220,43 @@ class DisconnectListener:
         inbox._idle = _NOWHERE
         self._idle.discard(inbox)
 
+    def watch_http(
+        self,
+        nursery: trio.Nursery,
+        body: Body,
+        receive: Receive,
+        on_disconnect: Callable[[], object],
+    ) -> None:
+        """Start looking after an HTTP request whose view runs in ``nursery``: once it has run
+        for ``delay`` to ``2 * delay`` seconds, :func:`listen_for_http_disconnect` starts there.
+        Call :meth:`unwatch_http` before the nursery closes."""
+        self._new_http[nursery] = (body, receive, on_disconnect)
+
+    def unwatch_http(self, nursery: trio.Nursery) -> None:
+        """Stop looking after the HTTP request of ``nursery``."""
+        if self._new_http.pop(nursery, None) is None:
+            self._old_http.pop(nursery, None)
+
     async def run(self) -> NoReturn:
         """Look every ``delay`` seconds until cancelled."""
         while True:
             await trio.sleep(self.delay)
             for inbox in list(self._idle):
                 inbox._look()
+            for nursery, (body, receive, on_disconnect) in self._old_http.items():
+                nursery.start_soon(listen_for_http_disconnect, body, receive, on_disconnect)
+            self._old_http, self._new_http = self._new_http, {}
+
+
+_HttpWatch = tuple["Body", Receive, Callable[[], object]]
 
 
 async def listen_for_http_disconnect(
-    body: Body,
-    receive: Callable[[], Awaitable[Message]],
-    on_disconnect: Callable[[], object],
-    delay: float,
+    body: Body, receive: Receive, on_disconnect: Callable[[], object]
 ) -> None:
-    """After ``delay`` seconds, buffer the unread request ``body``, then wait for
-    ``http.disconnect`` and call ``on_disconnect()``. Run it beside the view; cancel it when the
-    response is sent."""
-    await trio.sleep(delay)
+    """Buffer the unread request ``body``, then wait for ``http.disconnect`` and call
+    ``on_disconnect()``. The listener starts it beside a view that has run for a while; cancel
+    it when the response is sent."""
     disconnected = await body.drain()
     while not disconnected:
         disconnected = (await receive())["type"] == "http.disconnect"
