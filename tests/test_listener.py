@@ -12,7 +12,8 @@ import trio.testing
 from _asgi_peer import ASGIPeer, Message, ws_scope
 
 from trioweb import TrioWeb, websocket
-from trioweb._listener import DisconnectListener, Inbox
+from trioweb._formparser import Body
+from trioweb._listener import DisconnectListener, HttpWatch, Inbox
 
 
 def listening_app(delay: float = 0.1) -> TrioWeb:
@@ -340,4 +341,80 @@ async def test_heard_counts_each_message_from_the_client_once(
         assert (await inbox.receive())["text"] == "2"  # from the queue: not counted again
         assert inbox.heard == 2
         listener.withdraw(inbox)
+        nursery.cancel_scope.cancel()
+
+
+class _HttpClient:
+    """An HTTP request's ASGI ``receive`` that counts its calls and answers from a channel."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.to_app, self._from_client = trio.open_memory_channel[Message](1)
+
+    async def receive(self) -> Message:
+        self.calls += 1
+        return await self._from_client.receive()
+
+    def watch(self) -> HttpWatch:
+        body = Body(self.receive, content_length=0, limit=None)
+        return HttpWatch(body, self.receive, trio.CancelScope())
+
+
+async def test_a_quick_http_request_costs_no_listen_task(autojump_clock: trio.abc.Clock) -> None:
+    """A request answered before the listener's second look never gets a listen task: nothing
+    reads its receive, and there is nothing to wait for when it ends."""
+    listener = DisconnectListener(0.1)
+    client = _HttpClient()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(listener.run)
+        await trio.sleep(0.05)
+        watch = client.watch()
+        listener.watch_http(watch)
+        await trio.sleep(0.1)  # one look has passed: still no listen task
+        assert listener.unwatch_http(watch) is None
+        await trio.sleep(0.5)
+        assert client.calls == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_long_http_request_hears_the_disconnect(autojump_clock: trio.abc.Clock) -> None:
+    """A request still in flight at the listener's second look gets a listen task, which reads
+    the rest of the body, then cancels the handler scope when the client leaves."""
+    listener = DisconnectListener(0.1)
+    client = _HttpClient()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(listener.run)
+        watch = client.watch()
+        listener.watch_http(watch)
+        await trio.sleep(0.25)
+        assert client.calls == 1  # the body's last chunk
+        await client.to_app.send({"type": "http.request", "body": b"", "more_body": False})
+        await trio.testing.wait_all_tasks_blocked()
+        assert not watch.scope.cancel_called
+        await client.to_app.send({"type": "http.disconnect"})
+        await trio.testing.wait_all_tasks_blocked()
+        assert watch.scope.cancel_called
+        stopped = listener.unwatch_http(watch)
+        assert stopped is not None
+        assert stopped.is_set()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_listen_task_does_not_outlive_its_request(autojump_clock: trio.abc.Clock) -> None:
+    """When a request with a listen task ends, the task is cancelled, and the event
+    unwatch_http returns is set once it has ended; the handler scope is left alone."""
+    listener = DisconnectListener(0.1)
+    client = _HttpClient()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(listener.run)
+        watch = client.watch()
+        listener.watch_http(watch)
+        await trio.sleep(0.25)
+        assert client.calls == 1  # a listen task waits in receive
+        stopped = listener.unwatch_http(watch)
+        assert stopped is not None
+        assert not stopped.is_set()
+        with trio.fail_after(0.01):
+            await stopped.wait()
+        assert not watch.scope.cancel_called
         nursery.cancel_scope.cancel()

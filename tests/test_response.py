@@ -397,3 +397,21 @@ async def test_responses_stream_sees_the_request() -> None:
         async with app.test_client() as client:
             response = await client.get("/?word=still-here")
             assert await response.get_data() == b"still-here"
+
+
+@pytest.mark.parametrize("body", ["héllo", b"h\xc3\xa9llo"])
+@pytest.mark.parametrize("status", [None, 201, "404 NOT FOUND"])
+def test_a_plain_body_gets_the_same_headers_and_status_on_every_path(
+    body: str | bytes, status: int | str | None
+) -> None:
+    """A str or bytes body alone (the usual view result) is answered exactly as werkzeug's
+    general path answers it, including for a subclass with another default type."""
+
+    class Plain(Response):
+        default_mimetype = "text/plain"
+
+    for cls in (Response, Plain):
+        usual, general = cls(body, status), cls(body, status, headers={})
+        assert list(usual.headers.items()) == list(general.headers.items())
+        assert (usual.status, usual.status_code) == (general.status, general.status_code)
+        assert usual._data == general._data == "héllo".encode()

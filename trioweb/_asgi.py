@@ -30,7 +30,7 @@ import trio
 from . import _pipeline
 from ._ctx import bind_app, bind_request, bind_websocket
 from ._gc import threshold_at_least
-from ._listener import DisconnectListener, listen_for_http_disconnect
+from ._listener import DisconnectListener, HttpWatch
 from ._pipeline import Outcome
 from ._request import Request
 from ._servedby import warn_unless_protected
@@ -58,29 +58,41 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
     bind_app(app)
     bind_request(request)
     app.match_request(request)
+    listener = app._disconnect_listener
+    if listener is None:  # served without a lifespan: a listener of its own
+        async with trio.open_nursery() as nursery:
+            listener = DisconnectListener(config["DISCONNECT_LISTENER_DELAY"])
+            nursery.start_soon(listener.run)
+            await _answer_http(app, request, receive, send, listener)
+            nursery.cancel_scope.cancel()
+    else:
+        await _answer_http(app, request, receive, send, listener)
+
+
+async def _answer_http(
+    app: TrioWeb, request: Request, receive: Receive, send: Send, listener: DisconnectListener
+) -> None:
     handler_scope = trio.CancelScope()
+    watch = HttpWatch(request.body, receive, handler_scope)
     outcome = Outcome()
     app._guard.http_in_flight += 1
+    listener.watch_http(watch)
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(
-                listen_for_http_disconnect,
-                request.body,
-                receive,
-                handler_scope.cancel,
-                config["DISCONNECT_LISTENER_DELAY"],
-            )
-            try:
-                with handler_scope:
-                    outcome = await _pipeline.dispatch_request(app, request)
-                    assert outcome.response is not None
-                    await outcome.response.send(send, head=request.method == "HEAD")
-            except Exception as error:
-                # The pipeline answered what it could. What is left: a streamed body that failed
-                # half-way, or an error that a disconnect's cancellation dragged out of a nursery.
-                outcome = Outcome(error=error)
-                log.exception("Error while answering %s %s", request.method, request.path)
-            nursery.cancel_scope.cancel()
+        try:
+            with handler_scope:
+                outcome = await _pipeline.dispatch_request(app, request)
+                assert outcome.response is not None
+                await outcome.response.send(send, head=request.method == "HEAD")
+        except Exception as error:
+            # The pipeline answered what it could. What is left: a streamed body that failed
+            # half-way, or an error that a disconnect's cancellation dragged out of a nursery.
+            outcome = Outcome(error=error)
+            log.exception("Error while answering %s %s", request.method, request.path)
+        finally:
+            stopped = listener.unwatch_http(watch)
+            if stopped is not None:  # its listen task is cancelled: no task outlives a request
+                with trio.CancelScope(shield=True):
+                    await stopped.wait()
     finally:  # also when the server cancels the connection: the ending is shielded
         app._guard.http_in_flight -= 1
         await _pipeline.end_request(app, request, outcome)

@@ -30,15 +30,21 @@ Websockets. Each one has an :class:`Inbox`, the only reader of its ASGI ``receiv
   (cancelled from outside by a server shutting down, say).
 * A listen task scheduled just before the handler read again stands down when it starts.
 
-HTTP requests have no inbox: a view reads its body at most once, so
-:func:`listen_for_http_disconnect` simply waits ``delay`` seconds (most requests are answered by
-then), buffers what the view has not read of the body, and then waits for ``http.disconnect``.
+HTTP requests have no inbox: a view reads its body at most once. The same listener looks after
+the requests in flight (:meth:`DisconnectListener.watch_http`: a dict entry per request, no task
+or nursery, since most requests are answered within milliseconds). A request that was already in
+flight at the previous look (so its view has run for ``delay`` to ``2 * delay`` seconds) gets a
+listen task in the listener's own nursery, :func:`listen_for_http_disconnect`, which buffers
+what the view has not read of the body (within its size limit), then waits for
+``http.disconnect`` and cancels the request's handler scope. When the request ends, its listen
+task is cancelled and waited for (:meth:`DisconnectListener.unwatch_http`), so no task outlives
+its request.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, final
 
 import trio
@@ -201,6 +207,11 @@ class DisconnectListener:
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self._idle: set[Inbox] = set()
+        # HTTP requests in flight: those that came since the previous look, and those that were
+        # already there then (they get a listen task at the next look). Dicts as ordered sets.
+        self._new_http: dict[HttpWatch, None] = {}
+        self._old_http: dict[HttpWatch, None] = {}
+        self._nursery: trio.Nursery | None = None  # where HTTP listen tasks run, once running
 
     def enroll(self, inbox: Inbox, nursery: trio.Nursery) -> None:
         """Start looking after ``inbox``, whose listen tasks run in ``nursery``."""
@@ -213,24 +224,67 @@ class DisconnectListener:
         inbox._idle = _NOWHERE
         self._idle.discard(inbox)
 
+    def watch_http(self, watch: HttpWatch) -> None:
+        """Start looking after an HTTP request: once it has been in flight for ``delay`` to
+        ``2 * delay`` seconds, a listen task starts for it. Call :meth:`unwatch_http` when it
+        ends."""
+        self._new_http[watch] = None
+
+    def unwatch_http(self, watch: HttpWatch) -> trio.Event | None:
+        """Stop looking after an HTTP request. If it has a listen task, that task is cancelled
+        and the event it sets once it has ended is returned: wait for it (shielded)."""
+        if watch in self._new_http:
+            del self._new_http[watch]
+        else:
+            self._old_http.pop(watch, None)
+        if watch.stopped is not None:
+            watch.listen_scope.cancel()
+        return watch.stopped
+
     async def run(self) -> NoReturn:
         """Look every ``delay`` seconds until cancelled."""
-        while True:
-            await trio.sleep(self.delay)
-            for inbox in list(self._idle):
-                inbox._look()
+        async with trio.open_nursery() as self._nursery:
+            while True:
+                await trio.sleep(self.delay)
+                for inbox in list(self._idle):
+                    inbox._look()
+                for watch in self._old_http:
+                    watch.stopped = trio.Event()
+                    self._nursery.start_soon(_listen_http, watch)
+                self._old_http, self._new_http = self._new_http, {}
+
+
+@final
+class HttpWatch:
+    """An HTTP request in flight, as the disconnect listener sees it: its unread ``body``, its
+    ASGI ``receive`` and its handler ``scope`` (cancelled if the client leaves)."""
+
+    __slots__ = ("body", "listen_scope", "receive", "scope", "stopped")
+
+    def __init__(self, body: Body, receive: Receive, scope: trio.CancelScope) -> None:
+        self.body = body
+        self.receive = receive
+        self.scope = scope
+        self.listen_scope = trio.CancelScope()
+        #: Set once its listen task has ended; ``None`` while it has none.
+        self.stopped: trio.Event | None = None
+
+
+async def _listen_http(watch: HttpWatch) -> None:
+    try:
+        with watch.listen_scope:
+            await listen_for_http_disconnect(watch.body, watch.receive, watch.scope.cancel)
+    finally:
+        assert watch.stopped is not None
+        watch.stopped.set()
 
 
 async def listen_for_http_disconnect(
-    body: Body,
-    receive: Callable[[], Awaitable[Message]],
-    on_disconnect: Callable[[], object],
-    delay: float,
+    body: Body, receive: Receive, on_disconnect: Callable[[], object]
 ) -> None:
-    """After ``delay`` seconds, buffer the unread request ``body``, then wait for
-    ``http.disconnect`` and call ``on_disconnect()``. Run it beside the view; cancel it when the
-    response is sent."""
-    await trio.sleep(delay)
+    """Buffer the unread request ``body``, then wait for ``http.disconnect`` and call
+    ``on_disconnect()``. The listener starts it for a view that has run for a while, and it is
+    cancelled when the request ends."""
     disconnected = await body.drain()
     while not disconnected:
         disconnected = (await receive())["type"] == "http.disconnect"

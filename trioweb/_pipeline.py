@@ -105,6 +105,8 @@ async def dispatch_request(app: TrioWeb, request: Request) -> Outcome:
         save_session(app, request, response)
     except Exception as error:
         return await _error_response(app, request, error)
+    if response is outcome.response:  # as after_request hooks usually return it
+        return outcome
     return attrs.evolve(outcome, response=response)
 
 
