@@ -418,3 +418,35 @@ async def test_a_listen_task_does_not_outlive_its_request(autojump_clock: trio.a
             await stopped.wait()
         assert not watch.scope.cancel_called
         nursery.cancel_scope.cancel()
+
+
+async def test_a_failing_receive_cancels_its_request_and_spares_the_listener(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server's receive that raises in a listen task cancels that request's view, is logged,
+    and leaves the listener looking after the other requests."""
+    listener = DisconnectListener(0.1)
+
+    async def broken() -> Message:
+        await trio.lowlevel.checkpoint()
+        raise RuntimeError("the server's bug")
+
+    failing = HttpWatch(Body(broken, content_length=0, limit=None), broken, trio.CancelScope())
+    client = _HttpClient()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(listener.run)
+        listener.watch_http(failing)
+        other = client.watch()
+        listener.watch_http(other)
+        await trio.sleep(0.25)
+        assert failing.scope.cancel_called
+        assert "the server's receive failed" in caplog.text
+        await client.to_app.send({"type": "http.request", "body": b"", "more_body": False})
+        await client.to_app.send({"type": "http.disconnect"})
+        await trio.testing.wait_all_tasks_blocked()
+        assert other.scope.cancel_called  # the listener still serves the others
+        for watch in (failing, other):
+            stopped = listener.unwatch_http(watch)
+            assert stopped is not None
+            await stopped.wait()
+        nursery.cancel_scope.cancel()

@@ -271,9 +271,17 @@ class HttpWatch:
 
 
 async def _listen_http(watch: HttpWatch) -> None:
+    # It runs in the listener's nursery, which serves every request: an error of one request's
+    # receive (a server's bug) must not end it. The request is treated as disconnected.
     try:
         with watch.listen_scope:
             await listen_for_http_disconnect(watch.body, watch.receive, watch.scope.cancel)
+    except Exception:
+        log.exception(
+            "the server's receive failed while listening for a disconnect; the view"
+            " is cancelled as if the client had left"
+        )
+        watch.scope.cancel()
     finally:
         assert watch.stopped is not None
         watch.stopped.set()
