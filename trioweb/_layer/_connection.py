@@ -300,6 +300,9 @@ class Connection:
         if self.hung_up:
             await trio.lowlevel.cancel_shielded_checkpoint()
             raise self._broken()
+        if not data:  # the end of a message with a Content-Length: nothing to write
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
         view = memoryview(data)
         lock = self._send_lock
         if not self.tls and (lock is None or not lock.locked()):
