@@ -244,6 +244,7 @@ class Connection:
         handle = self.protocol.handle
         timeout = self.shared.config.read_timeout
         raw = None if self.tls or timeout is not None else self.raw
+        data: bytes | bytearray
         try:
             while True:
                 if raw is not None:
