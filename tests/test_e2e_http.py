@@ -10,6 +10,7 @@ import h11
 import pytest
 import trio
 from _e2e import served
+from hypercorn.config import Config as HypercornConfig
 
 from trioweb import TrioWeb, abort, render_template, render_template_string, request
 
@@ -430,3 +431,125 @@ async def test_an_absolute_form_request_is_routed_on_its_path() -> None:
                 data += chunk
     assert data.startswith(b"HTTP/1.1 200")
     assert data.endswith(b"\r\n\r\n/where")
+
+
+# h11's and Hypercorn's edge cases, over a raw socket ----------------------------------------------
+
+
+def echo_app() -> TrioWeb:
+    """``/echo`` answers with the request's method and body; ``/page`` with a fixed text."""
+    app = TrioWeb(__name__)
+
+    @app.route("/echo", methods=["POST"])
+    async def echo() -> str:
+        return f"{request.method} {(await request.get_data()).decode()}"
+
+    @app.route("/page")
+    async def page() -> str:
+        return "twelve bytes"
+
+    return app
+
+
+async def read_to_end(stream: trio.SocketStream) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while chunk := await stream.receive_some():
+        data += chunk
+    return data
+
+
+async def test_pipelined_requests_are_answered_in_order() -> None:
+    """Three requests in one write (a HEAD among them): three responses in order, the HEAD's
+    without a body, and the connection closes after the one that asked for it."""
+    async with served(echo_app()) as client:
+        port = client.base_url.port
+        assert port is not None
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(
+                b"GET /page HTTP/1.1\r\nHost: a\r\n\r\n"
+                b"HEAD /page HTTP/1.1\r\nHost: a\r\n\r\n"
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+                b"Connection: close\r\n\r\nabc"
+            )
+            data = await read_to_end(stream)
+    connection = h11.Connection(h11.CLIENT)
+    connection.receive_data(data)
+    connection.receive_data(b"")  # the server closed
+    for method in (b"GET", b"HEAD", b"POST"):  # h11 frames what it reads by the requests
+        connection.send(h11.Request(method=method, target="/", headers=[("Host", "a")]))
+        connection.send(h11.EndOfMessage())
+        response = connection.next_event()
+        assert isinstance(response, h11.Response)
+        assert response.status_code == 200
+        body = b""
+        while isinstance(event := connection.next_event(), h11.Data):
+            body += event.data
+        assert isinstance(event, h11.EndOfMessage)
+        assert body == {b"GET": b"twelve bytes", b"HEAD": b"", b"POST": b"POST abc"}[method]
+        if method != b"POST":
+            connection.start_next_cycle()
+    assert (b"connection", b"close") in response.headers
+    assert connection.next_event() == h11.ConnectionClosed()
+
+
+async def test_expect_100_continue() -> None:
+    """A client that sends ``Expect: 100-continue`` gets ``100 Continue`` before it sends its
+    body, then the response."""
+    async with served(echo_app()) as client:
+        port = client.base_url.port
+        assert port is not None
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\n\r\n"
+            )
+            interim = await stream.receive_some()
+            assert interim.startswith(b"HTTP/1.1 100 ")
+            assert interim.endswith(b"\r\n\r\n")
+            await stream.send_all(b"hello")
+            data = b""
+            while not data.endswith(b"POST hello"):
+                data += await stream.receive_some()
+    assert data.startswith(b"HTTP/1.1 200 ")
+
+
+async def test_a_chunked_request_body_in_pieces() -> None:
+    """A chunked request body sent in several writes reaches the view whole, and the connection
+    serves the next request."""
+    async with served(echo_app()) as client:
+        port = client.base_url.port
+        assert port is not None
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            for piece in (b"5\r\nhello\r\n", b"6\r\n chunk\r\n", b"0\r\n\r\n"):
+                await stream.send_all(piece)
+            data = b""
+            while not data.endswith(b"POST hello chunk"):
+                data += await stream.receive_some()
+            await stream.send_all(b"GET /page HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            data = await read_to_end(stream)
+    assert data.startswith(b"HTTP/1.1 200 ")
+    assert data.endswith(b"\r\n\r\ntwelve bytes")
+
+
+async def test_an_idle_connection_closes_after_the_keep_alive_timeout() -> None:
+    """A connection idle for Hypercorn's ``keep_alive_timeout`` after a response is closed by
+    the server."""
+    config = HypercornConfig()
+    config.keep_alive_timeout = 0.2
+    async with served(echo_app(), config=config) as client:
+        port = client.base_url.port
+        assert port is not None
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(b"GET /page HTTP/1.1\r\nHost: a\r\n\r\n")
+            with trio.fail_after(5):
+                data = await read_to_end(stream)  # the response, then the close
+    assert data.startswith(b"HTTP/1.1 200 ")
+    assert data.endswith(b"\r\n\r\ntwelve bytes")

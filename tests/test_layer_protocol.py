@@ -133,6 +133,7 @@ class Wire:
         self.protocol: ProtocolWrapper
         self.gate: trio.Event | None = None  # while set, sending bytes waits for it
         self.broken = False  # sending bytes raises, as once the server has hung up
+        self.writes = 0  # how many times bytes were sent (the server writes nothing for b"")
 
     async def send(self, event: Event) -> None:
         if self.broken and isinstance(event, RawData):
@@ -145,6 +146,7 @@ class Wire:
         if self.gate is not None and isinstance(event, RawData):
             await self.gate.wait()
         if isinstance(event, RawData):
+            self.writes += bool(event.data)
             if not self.hung_up:
                 self.out += event.data
         elif isinstance(event, Closed):
@@ -959,6 +961,40 @@ async def test_going_away_leaves_http_alone() -> None:
         await wire.protocol.going_away()
         assert wire.take().startswith(b"HTTP/1.1 200 ")
         assert not wire.hung_up
+
+
+async def test_a_response_leaves_in_one_write() -> None:
+    """The head, the body and the end of a response with a Content-Length go to the socket in
+    one write (stock: three system calls), and the connection stays open for the next one."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async with connection(app) as wire:
+        for _ in range(2):
+            await wire.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert wire.writes == 1
+            data = wire.take()
+            assert data.startswith(b"HTTP/1.1 200 ")
+            assert data.endswith(b"\r\n\r\nok")
+            wire.writes = 0
+        assert not wire.hung_up
+
+
+async def test_a_head_whose_body_never_comes_still_goes_out() -> None:
+    """An app that fails after its response's start: the client gets the head (as from stock),
+    then the connection closes (the response cannot end)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("the body never comes")
+
+    async with connection(app) as wire:
+        await wire.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert wire.take().startswith(b"HTTP/1.1 200 ")
+        assert wire.hung_up
 
 
 # HTTP/2 ---------------------------------------------------------------------------------------

@@ -1145,3 +1145,32 @@ async def test_the_accept_loop_rides_out_accept_errors(
     assert not listener.errors
     (record,) = caplog.records
     assert "open files" in record.getMessage()
+
+
+class _SpuriousWake:
+    """A socket that reports itself readable once before it has anything to read."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.wakes = 0
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def recv(self, size: int) -> bytes:
+        self.wakes += 1
+        if self.wakes == 1:
+            raise BlockingIOError
+        return self.sock.recv(size)
+
+
+async def test_a_read_after_a_spurious_wake_up_waits_again() -> None:
+    """A socket that was readable and then was not (``EAGAIN``): the read waits again and
+    returns what comes next, rather than failing or taking the end of the stream."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setblocking(False)
+        theirs.send(b"GET")
+        sock = _SpuriousWake(ours)
+        assert await _connection._receive(sock) == b"GET"  # type: ignore[arg-type]
+        assert sock.wakes == 2
