@@ -276,6 +276,16 @@ def scenarios(quick: bool, duration: float | None = None) -> list[Scenario]:
             extra=(("kib_per_conn", "KiB/idle conn"), ("handshakes_per_s", "handshakes/s")),
         )
     )
+    result.append(
+        Scenario(
+            "bytes1m",
+            ("bytes1m", "--duration", timed, "--warmup", "3"),
+            "mib_per_s",
+            "MiB/s",
+            per_op="MiB",
+            latency=echo_latency,
+        )
+    )
     http_time = duration if duration is not None else (0.5 if quick else 3.0)
     for name, request in HTTP_SCENARIOS.items():
         result.append(
@@ -292,16 +302,6 @@ def scenarios(quick: bool, duration: float | None = None) -> list[Scenario]:
                 timeout=60 + 2 * http_time,
             )
         )
-    result.append(
-        Scenario(
-            "bytes1m",
-            ("bytes1m", "--duration", timed, "--warmup", "3"),
-            "mib_per_s",
-            "MiB/s",
-            per_op="MiB",
-            latency=echo_latency,
-        )
-    )
     return result
 
 
