@@ -298,14 +298,18 @@ def chart(chosen: Sequence[Scenario], summary: Summary, path: Path, baseline: st
         ),
         (
             "Cost ÷ raw (lower is better)",
-            [(f"{s.name}\nCPU µs/{s.per_op}", s.name, COST) for s in chosen if s.per_op == "msg"]
+            [
+                (f"{s.name}\nCPU µs/{s.per_op}", s.name, COST)
+                for s in chosen
+                if s.per_op in ("msg", "req")
+            ]
             + [(f"{s.name}\n{s.unit}", s.name, s.metric) for s in chosen if not s.higher_is_better],
         ),
     ]
     figure, axes = plt.subplots(
         1,
         2,
-        figsize=(12, 4.5),
+        figsize=(15, 5.5),
         gridspec_kw={"width_ratios": [max(1, len(bars)) for _, bars in panels]},
         layout="constrained",
     )
@@ -318,9 +322,10 @@ def chart(chosen: Sequence[Scenario], summary: Summary, path: Path, baseline: st
             ]
             positions = [i + (j - (len(targets) - 1) / 2) * width for i in range(len(groups))]
             bars = axis.bar(positions, values, width, label=target)
-            axis.bar_label(bars, [f"{v:.2f}" if v else "" for v in values], fontsize=7)
+            axis.bar_label(bars, [f"{v:.2f}" if v else "" for v in values], fontsize=5)
         axis.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
-        axis.set_xticks(range(len(groups)), [label for label, _, _ in groups], fontsize=8)
+        labels = [label for label, _, _ in groups]
+        axis.set_xticks(range(len(groups)), labels, fontsize=7, rotation=35, ha="right")
         axis.set_title(title, fontsize=10)
         axis.set_ylabel(f"ratio to {baseline}")
     handles, labels = axes[0].get_legend_handles_labels()

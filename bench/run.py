@@ -34,6 +34,14 @@ Method (the rules this module keeps):
   is the two workers' sum; Valkey's is recorded apart (``valkey_cpu_s``). Only targets that
   serve the trioweb app run these scenarios. Every process a run started is stopped when it
   ends, also when it fails.
+* The HTTP scenarios (``http-plain``, ``http-json``, ``http-form``, ``http-stream``) drive the
+  server with Debian's ``wrk`` instead (1 thread, 50 keep-alive connections, pinned to core 1,
+  ``bench/wrk.lua`` for the method, the form body and a JSON line of figures): a warm-up run
+  first, then the measured run, with the server's CPU sampled just before it starts and just
+  after it exits. Its CPU time (the client's) is the change in ``getrusage(RUSAGE_CHILDREN)``
+  across the measured run: it is the only child that ends in that window. A run needs ``wrk``
+  on ``PATH``: when it is missing, the runner installs it with ``apt-get`` as root, or stops
+  with the command to install it.
 """
 
 from __future__ import annotations
@@ -130,10 +138,51 @@ class Scenario:
     redis: bool = False
     #: Further figures shown in the result cell after the headline: (key, unit) pairs.
     extra: tuple[tuple[str, str], ...] = ()
+    #: An HTTP scenario, driven by ``wrk``: (method, path, urlencoded body or "").
+    wrk: tuple[str, str, str] | None = None
+    #: The timed loop of a ``wrk`` scenario and its warm-up, in seconds.
+    duration: float = 3.0
+    warmup: float = 1.0
 
     def serves(self, target: str) -> bool:
         """Whether ``target`` runs this scenario (the Redis ones need the trioweb app)."""
         return not self.redis or TARGETS[target][0] == BROADCAST_APP
+
+
+#: The HTTP scenarios: name -> (method, path, urlencoded body); every app in bench/apps/ serves
+#: these routes (``name`` echoes the form's ``name`` field; ``/stream`` sends four chunks).
+HTTP_SCENARIOS = {
+    "plain": ("GET", "/plain", ""),
+    "json": ("GET", "/json/alice", ""),
+    "form": ("POST", "/form", "name=alice&city=Paris&age=30&lang=en"),
+    "stream": ("GET", "/stream", ""),
+}
+WRK_CONNECTIONS = 50
+WRK_SCRIPT = ROOT / "bench" / "wrk.lua"
+WRK_INSTALL = "apt-get install -y wrk"
+
+
+def ensure_wrk() -> str:
+    """The path of ``wrk``; installs Debian's package when it is missing and we are root with
+    ``apt-get``. Blocks (apt-get). Raises RuntimeError, with the command to run, otherwise."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if apt and hasattr(os, "geteuid") and os.geteuid() == 0:
+        print(f"the HTTP scenarios need wrk: running {WRK_INSTALL}", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for step in (["install", "-y", "wrk"], ["update"], ["install", "-y", "wrk"]):
+            done = subprocess.run([apt, *step], env=env, stdout=subprocess.DEVNULL, check=False)
+            if step[0] == "install" and done.returncode == 0:
+                break
+        found = shutil.which("wrk")
+        if found:
+            return found
+    raise RuntimeError(
+        f"the HTTP scenarios need wrk, the HTTP load generator: install it ({WRK_INSTALL},"
+        " as root, on Debian or Ubuntu) or leave the http-* scenarios out (--scenarios)"
+    )
 
 
 def scenarios(quick: bool, duration: float | None = None) -> list[Scenario]:
@@ -237,6 +286,22 @@ def scenarios(quick: bool, duration: float | None = None) -> list[Scenario]:
             latency=echo_latency,
         )
     )
+    http_time = duration if duration is not None else (0.5 if quick else 3.0)
+    for name, request in HTTP_SCENARIOS.items():
+        result.append(
+            Scenario(
+                f"http-{name}",
+                ("wrk", "-t1", f"-c{WRK_CONNECTIONS}", *request[:2]),
+                "requests_per_s",
+                "req/s",
+                per_op="req",
+                latency=("latency_p50_us", "latency_p99_us"),
+                wrk=request,
+                duration=http_time,
+                warmup=1.0,
+                timeout=60 + 2 * http_time,
+            )
+        )
     return result
 
 
@@ -322,6 +387,8 @@ class Runner:
     python: str = sys.executable
     pin: bool = field(default_factory=can_pin)
     client: str = "picows"
+    #: The ``wrk`` binary, for the HTTP scenarios (see :func:`ensure_wrk`).
+    wrk: str = "wrk"
 
     def _pinned(self, core: int, argv: list[str]) -> list[str]:
         return ["taskset", "-c", str(core), *argv] if self.pin else argv
@@ -412,6 +479,8 @@ class Runner:
         valkey: int | None,
         client_log: IO[bytes],
     ) -> dict[str, Any]:
+        if scenario.wrk is not None:
+            return await self._drive_wrk(scenario, servers[0])
         urls = [f"ws://127.0.0.1:{server.port}" for server in servers]
         client_argv = [
             *(self.python, "-m", "bench.loadgen", *scenario.loadgen),
@@ -477,6 +546,68 @@ class Runner:
             result["kib_per_conn"] = (after - before) / max(1, result["idle_connections"])
         if result.get("errors"):
             result["error"] = f"{result['errors']} errors in the load generator"
+        return result
+
+    async def _run_wrk(self, scenario: Scenario, url: str, seconds: float) -> dict[str, Any]:
+        """One ``wrk`` run of ``seconds`` against ``url``: the figures its script printed."""
+        assert scenario.wrk is not None
+        method, _, body = scenario.wrk
+        argv = [
+            # wrk takes whole seconds only.
+            *(self.wrk, "-t1", f"-c{WRK_CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"),
+            *("-s", str(WRK_SCRIPT), url),
+        ]
+        env = {**os.environ, "WRK_METHOD": method, "WRK_BODY": body}
+        finished = await trio.run_process(
+            self._pinned(1, argv), cwd=ROOT, env=env, capture_stdout=True, capture_stderr=True
+        )
+        output = finished.stdout.decode(errors="replace")
+        for line in output.splitlines():
+            if line.startswith("WRK_JSON "):
+                figures: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+                return figures
+        raise RuntimeError(f"wrk printed no figures: {output[-500:]!r} {finished.stderr[-500:]!r}")
+
+    async def _drive_wrk(self, scenario: Scenario, server: _Served) -> dict[str, Any]:
+        """Warm up, then measure one ``wrk`` run: server CPU from ``/proc``, client CPU from
+        ``getrusage(RUSAGE_CHILDREN)`` (wrk is the only child that ends meanwhile)."""
+        assert scenario.wrk is not None
+        url = f"http://127.0.0.1:{server.port}{scenario.wrk[1]}"
+        await self._run_wrk(scenario, url, scenario.warmup)
+        pid = server.process.pid
+        cpu_go, rss_go = server_sample(pid)
+        busy_go = machine_busy()
+        children_go = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall_go = time.perf_counter()
+        result = await self._run_wrk(scenario, url, scenario.duration)
+        wall = time.perf_counter() - wall_go
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_done, rss_done = server_sample(pid)
+        busy_done = machine_busy()
+        client_cpu = (children.ru_utime - children_go.ru_utime) + (
+            children.ru_stime - children_go.ru_stime
+        )
+        requests = result["requests"]
+        result.update(
+            ops=requests,
+            requests_per_s=requests / (result["duration_us"] / 1e6),
+            client_cpu_s=client_cpu,
+            client_cpu_pct=100 * client_cpu / wall,
+            server_rss_go_kib=rss_go,
+            server_rss_done_kib=rss_done,
+        )
+        if cpu_go is not None and cpu_done is not None:
+            result["server_cpu_s"] = cpu_done - cpu_go
+            result["server_cpu_pct"] = 100 * (cpu_done - cpu_go) / wall
+            if requests:
+                result["server_us_per_op"] = 1e6 * (cpu_done - cpu_go) / requests
+            if busy_go is not None and busy_done is not None:
+                ours = cpu_done - cpu_go + client_cpu
+                result["other_cpu_pct"] = max(0.0, 100 * (busy_done - busy_go - ours) / wall)
+        errors = sum(v for k, v in result.items() if k.startswith("errors_"))
+        result["errors"] = errors
+        if errors:
+            result["error"] = f"{errors} errors in wrk (connect/read/write/status/timeout)"
         return result
 
 
@@ -617,6 +748,11 @@ def environment(runner: Runner) -> dict[str, Any]:
         versions[name] = _version(name)
     for name in ("picows", "uvloop", "trio-websocket"):
         versions[name] = _version(name)
+    wrk = shutil.which(runner.wrk)
+    if wrk:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            shown = subprocess.run([wrk, "-v"], capture_output=True, text=True, timeout=5)
+            versions["wrk"] = (shown.stdout + shown.stderr).split()[1]
     return {
         "cpu": cpu,
         "cpus": os.cpu_count(),
@@ -760,6 +896,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     runner = Runner(pin=can_pin() and not args.no_pin, client=args.client)
+    if any(s.wrk is not None for s in chosen):
+        try:
+            runner.wrk = ensure_wrk()
+        except RuntimeError as error:
+            print(error, file=sys.stderr)
+            return 2
     started = time.perf_counter()
     runs = trio.run(
         run_all, runner, args.targets, chosen, args.repeats, args.max_other_load, args.retries

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,37 @@ def test_a_partial_run_merges_into_the_results() -> None:
     (echo,) = [s for s in run.scenarios(quick=False) if s.name == "echo-1"]
     targets = [row[1] for row in report.rows([echo], merged["summary"])]
     assert targets == ["raw", "trioweb", "starlette (earlier run)"]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install -y wrk)")
+def test_an_http_scenario_measures_requests_with_wrk(tmp_path: Path) -> None:
+    """``http-form``: wrk posts the form to the raw app; the result has the request rate,
+    wrk's latency percentiles, and the server's and the client's CPU."""
+    out = tmp_path / "results"
+    command = [
+        *(sys.executable, "-m", "bench.run", "--quick", "--targets", "raw"),
+        *("--scenarios", "http-form", "--repeats", "1", "--duration", "1"),
+        *("--out", str(out), "--no-docs"),
+    ]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+
+    data = json.loads((out / "results.json").read_text())
+    (form,) = data["runs"]["http-form"]["raw"]
+    assert "error" not in form, form
+    assert form["requests"] > 0
+    assert form["errors"] == 0
+    assert form["latency_p99_us"] >= form["latency_p50_us"] > 0
+    assert {"requests_per_s", "client_cpu_s", "client_cpu_pct"} <= set(form)
+    if Path(f"/proc/{os.getpid()}/stat").exists():
+        assert form["server_us_per_op"] > 0
+    assert "req/s" in (out / "results.md").read_text()
+
+
+def test_without_wrk_the_http_scenarios_say_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No ``wrk`` and no way to install it (not root): an error with the command to run."""
+    monkeypatch.setattr(run.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match=r"apt-get install -y wrk"):
+        run.ensure_wrk()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import cast
 
-from quart import Websocket, websocket
+from quart import Response, Websocket, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.local import LocalProxy
 
@@ -44,3 +45,32 @@ async def publish() -> None:
         for subscriber in list(subscribers):
             await subscriber.send(message)
         await websocket.send("ok")
+
+
+#: The streamed response's chunks (the same as the raw app's).
+CHUNKS = ("chunk one\n", "chunk two\n", "chunk three\n", "chunk four\n")
+
+
+@app.get("/plain")
+async def plain() -> Response:
+    return Response("ok", mimetype="text/plain")
+
+
+@app.get("/json/<name>")
+async def hello(name: str) -> dict[str, str]:
+    return {"hello": name}
+
+
+@app.post("/form")
+async def form() -> Response:
+    fields = await request.form
+    return Response(fields["name"], mimetype="text/plain")
+
+
+@app.get("/stream")
+async def stream() -> Response:
+    async def chunks() -> AsyncIterator[str]:
+        for chunk in CHUNKS:
+            yield chunk
+
+    return Response(chunks(), mimetype="text/plain")

@@ -2,12 +2,18 @@
 
 No routing table, no wrappers, no tasks: one ``await receive()`` and one ``await send()`` per
 echoed message, in the connection task Hypercorn gives us. Any framework costs at least this.
+
+The HTTP routes (the ``http-*`` scenarios): ``GET /plain`` answers ``ok``; ``GET /json/<name>``
+answers ``{"hello": name}``; ``POST /form`` (urlencoded) answers the ``name`` field; ``GET
+/stream`` answers four chunks. Anything else is a 404.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -37,8 +43,7 @@ async def app(scope: Message, receive: Receive, send: Send) -> None:
     elif kind == "lifespan":
         await _lifespan(receive, send)
     else:
-        await send({"type": "http.response.start", "status": 404, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        await _http(scope, receive, send)
 
 
 async def _echo(receive: Receive, send: Send) -> None:
@@ -74,6 +79,44 @@ async def _publish(receive: Receive, send: Send) -> None:
         for subscriber in list(subscribers):
             await subscriber(out)
         await send(_OK)
+
+
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+_JSON = [(b"content-type", b"application/json")]
+#: The streamed response's chunks.
+CHUNKS = (b"chunk one\n", b"chunk two\n", b"chunk three\n", b"chunk four\n")
+
+
+async def _http(scope: Message, receive: Receive, send: Send) -> None:
+    path, method = scope["path"], scope["method"]
+    if path == "/plain" and method == "GET":
+        await _respond(send, 200, _TEXT, b"ok")
+    elif path.startswith("/json/") and method == "GET" and "/" not in path[6:]:
+        body = json.dumps({"hello": path[6:]}).encode()
+        await _respond(send, 200, _JSON, body)
+    elif path == "/form" and method == "POST":
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        name = parse_qs(body.decode()).get("name", [""])[0]
+        await _respond(send, 200, _TEXT, name.encode())
+    elif path == "/stream" and method == "GET":
+        await send({"type": "http.response.start", "status": 200, "headers": _TEXT})
+        for chunk in CHUNKS:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    else:
+        await _respond(send, 404, [], b"")
+
+
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _reply(message: Message) -> Message:

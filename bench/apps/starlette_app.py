@@ -3,8 +3,12 @@ that text and bytes keep their type."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 #: The connected ``/sub`` websockets.
@@ -54,8 +58,37 @@ async def publish(websocket: WebSocket) -> None:
         await websocket.send_text("ok")
 
 
+#: The streamed response's chunks (the same as the raw app's).
+CHUNKS = ("chunk one\n", "chunk two\n", "chunk three\n", "chunk four\n")
+
+
+async def plain(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def hello(request: Request) -> Response:
+    return JSONResponse({"hello": request.path_params["name"]})
+
+
+async def form(request: Request) -> Response:
+    async with request.form() as fields:
+        return PlainTextResponse(str(fields["name"]))
+
+
+async def stream(request: Request) -> Response:
+    async def chunks() -> AsyncIterator[str]:
+        for chunk in CHUNKS:
+            yield chunk
+
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
 app = Starlette(
     routes=[
+        Route("/plain", plain),
+        Route("/json/{name}", hello),
+        Route("/form", form, methods=["POST"]),
+        Route("/stream", stream),
         WebSocketRoute("/ws", echo),
         WebSocketRoute("/sub", subscribe),
         WebSocketRoute("/pub", publish),

@@ -9,7 +9,9 @@ bench's two-worker ``fanout-redis-N`` scenarios.
 
 from __future__ import annotations
 
-from trioweb import TrioWeb, websocket
+from collections.abc import AsyncIterator
+
+from trioweb import Response, TrioWeb, request, websocket
 from trioweb.broadcast import Broadcast
 
 app = TrioWeb(__name__)
@@ -44,3 +46,32 @@ async def publish() -> None:
     async for message in websocket:
         await hub.publish(TOPIC, message)
         await websocket.send("ok")
+
+
+#: The streamed response's chunks (the same as the raw app's).
+CHUNKS = ("chunk one\n", "chunk two\n", "chunk three\n", "chunk four\n")
+
+
+@app.get("/plain")
+async def plain() -> Response:
+    return Response("ok", mimetype="text/plain")
+
+
+@app.get("/json/<name>")
+async def hello(name: str) -> dict[str, str]:
+    return {"hello": name}
+
+
+@app.post("/form")
+async def form() -> Response:
+    fields = await request.form
+    return Response(fields["name"], mimetype="text/plain")
+
+
+@app.get("/stream")
+async def stream() -> Response:
+    async def chunks() -> AsyncIterator[str]:
+        for chunk in CHUNKS:
+            yield chunk
+
+    return Response(chunks(), mimetype="text/plain")
