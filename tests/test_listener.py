@@ -356,7 +356,7 @@ class _HttpClient:
         return await self._from_client.receive()
 
     def watch(self) -> HttpWatch:
-        body = Body(self.receive, content_length=0, limit=None)
+        body = Body(self.receive, [], limit=None)
         return HttpWatch(body, self.receive, trio.CancelScope())
 
 
@@ -431,7 +431,7 @@ async def test_a_failing_receive_cancels_its_request_and_spares_the_listener(
         await trio.lowlevel.checkpoint()
         raise RuntimeError("the server's bug")
 
-    failing = HttpWatch(Body(broken, content_length=0, limit=None), broken, trio.CancelScope())
+    failing = HttpWatch(Body(broken, [], limit=None), broken, trio.CancelScope())
     client = _HttpClient()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(listener.run)

@@ -405,12 +405,15 @@ def test_a_plain_body_gets_the_same_headers_and_status_on_every_path(
     body: str | bytes, status: int | str | None
 ) -> None:
     """A str or bytes body alone (the usual view result) is answered exactly as werkzeug's
-    general path answers it, including for a subclass with another default type."""
+    general path answers it, including for subclasses with another default type or status."""
 
     class Plain(Response):
         default_mimetype = "text/plain"
 
-    for cls in (Response, Plain):
+    class Created(Response):
+        default_status = 201
+
+    for cls in (Response, Plain, Created):
         usual, general = cls(body, status), cls(body, status, headers={})
         assert list(usual.headers.items()) == list(general.headers.items())
         assert (usual.status, usual.status_code) == (general.status, general.status_code)

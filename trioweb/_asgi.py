@@ -74,8 +74,9 @@ async def _answer_http(
 ) -> None:
     handler_scope = trio.CancelScope()
     watch = HttpWatch(request.body, receive, handler_scope)
-    outcome = Outcome()
-    app._guard.http_in_flight += 1
+    outcome = _NOTHING_YET
+    guard = app._guard
+    guard.http_in_flight += 1
     listener.watch_http(watch)
     try:
         try:
@@ -94,8 +95,11 @@ async def _answer_http(
                 with trio.CancelScope(shield=True):
                     await stopped.wait()
     finally:  # also when the server cancels the connection: the ending is shielded
-        app._guard.http_in_flight -= 1
+        guard.http_in_flight -= 1
         await _pipeline.end_request(app, request, outcome)
+
+
+_NOTHING_YET = Outcome()
 
 
 async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: Send) -> None:

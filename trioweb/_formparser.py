@@ -14,35 +14,49 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from io import BytesIO
 
 import trio
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
+from werkzeug.sansio.utils import get_content_length
 
 from ._types import Receive
 
 
 class Body:
-    """One request's body, read from ``receive`` on demand and kept."""
+    """One request's body, read from ``receive`` on demand and kept. ``headers`` are the ASGI
+    scope's, where ``Content-Length`` is read when the body is first read (most requests never
+    read theirs, so building a ``Body`` costs a few attribute stores)."""
 
-    def __init__(self, receive: Receive, *, content_length: int | None, limit: int | None) -> None:
+    __slots__ = ("_chunks", "_error", "_headers", "_lock", "_receive", "_size", "complete", "limit")
+
+    def __init__(
+        self, receive: Receive, headers: Iterable[tuple[bytes, bytes]], *, limit: int | None
+    ) -> None:
         self._receive = receive
-        self._content_length = content_length
+        self._headers = headers
         self.limit = limit
         self._chunks: list[bytes] = []
         self._size = 0
-        self._lock = trio.Lock()
+        self._lock: trio.Lock | None = None  # made by the first reader
         self._error: Exception | None = None
         #: True once the last chunk (``more_body`` false) has arrived.
         self.complete = False
 
     async def read(self) -> bytes:
         """The whole body. Raises ``RequestEntityTooLarge`` past the limit (a checkpoint)."""
-        async with self._lock:
+        async with self._reader_lock():
             await self._fill()
         return b"".join(self._chunks)
+
+    def _reader_lock(self) -> trio.Lock:
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = trio.Lock()
+        return lock
 
     async def drain(self) -> bool:
         """Buffer what nobody has read yet, so ``receive`` only has the disconnect left.
@@ -50,7 +64,7 @@ class Body:
         Returns whether the client disconnected meanwhile. Errors (too large, disconnected) are
         kept for the next :meth:`read`, not raised here; past the limit, the rest is left unread.
         """
-        async with self._lock:
+        async with self._reader_lock():
             try:
                 await self._fill()
             except RequestEntityTooLarge:
@@ -64,13 +78,11 @@ class Body:
             raise self._error
         if self.complete:
             return
-        if (
-            self.limit is not None
-            and self._content_length is not None
-            and self._content_length > self.limit
-        ):
-            self._error = RequestEntityTooLarge()
-            raise self._error
+        if self.limit is not None and self._size == 0:
+            declared = declared_length(self._headers)
+            if declared is not None and declared > self.limit:
+                self._error = RequestEntityTooLarge()
+                raise self._error
         while not self.complete:
             message = await self._receive()
             if message["type"] == "http.disconnect":
@@ -85,6 +97,19 @@ class Body:
             if chunk:
                 self._chunks.append(chunk)
             self.complete = not message.get("more_body", False)
+
+
+def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """``Content-Length`` as werkzeug's ``Request.content_length`` has it, read straight from the
+    scope's headers (decoding them all as ``Headers`` costs more than the rest of the request)."""
+    length = encoding = None
+    for name, value in headers:
+        name = name.lower()
+        if name == b"content-length" and length is None:
+            length = value.decode("latin-1")
+        elif name == b"transfer-encoding" and encoding is None:
+            encoding = value.decode("latin-1")
+    return get_content_length(length, encoding)
 
 
 def parse_form(

@@ -237,9 +237,10 @@ class DisconnectListener:
             del self._new_http[watch]
         else:
             self._old_http.pop(watch, None)
-        if watch.stopped is not None:
+        stopped = watch.stopped
+        if stopped is not None:
             watch.listen_scope.cancel()
-        return watch.stopped
+        return stopped
 
     async def run(self) -> NoReturn:
         """Look every ``delay`` seconds until cancelled."""
@@ -249,6 +250,7 @@ class DisconnectListener:
                 for inbox in list(self._idle):
                     inbox._look()
                 for watch in self._old_http:
+                    watch.listen_scope = trio.CancelScope()
                     watch.stopped = trio.Event()
                     self._nursery.start_soon(_listen_http, watch)
                 self._old_http, self._new_http = self._new_http, {}
@@ -265,8 +267,10 @@ class HttpWatch:
         self.body = body
         self.receive = receive
         self.scope = scope
-        self.listen_scope = trio.CancelScope()
-        #: Set once its listen task has ended; ``None`` while it has none.
+        #: Its listen task's scope and the event that task sets once it has ended; both are
+        #: made when the task starts (``stopped`` is ``None`` until then: most requests end
+        #: before they get one).
+        self.listen_scope: trio.CancelScope
         self.stopped: trio.Event | None = None
 
 

@@ -8,7 +8,7 @@ Everything about the request line and headers (``args``, ``headers``, ``cookies`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable
 from functools import cached_property
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, final
@@ -17,7 +17,6 @@ import trio
 from werkzeug.datastructures import FileStorage, Headers, MultiDict
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.sansio.request import Request as SansIORequest
-from werkzeug.sansio.utils import get_content_length
 
 from . import _json
 from ._ctx import _cv_app
@@ -29,25 +28,14 @@ from ._types import Receive, Scope
 if TYPE_CHECKING:
     from werkzeug.routing import MapAdapter, Rule
 
+    from ._scaffold import Scaffold
+
 
 def headers_from_scope(scope: Scope) -> Headers:
     """ASGI's list of byte pairs as werkzeug ``Headers`` (latin-1, as HTTP/1.1 has it)."""
     return Headers(
         [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
     )
-
-
-def _declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    """``Content-Length`` as werkzeug's ``Request.content_length`` has it, read straight from the
-    scope's headers (decoding them all as ``Headers`` costs more than the rest of the request)."""
-    length = encoding = None
-    for name, value in headers:
-        name = name.lower()
-        if name == b"content-length" and length is None:
-            length = value.decode("latin-1")
-        elif name == b"transfer-encoding" and encoding is None:
-            encoding = value.decode("latin-1")
-    return get_content_length(length, encoding)
 
 
 _LAZY: Any = Headers()  # a marker: "not decoded yet"
@@ -60,6 +48,7 @@ class BaseRequest(SansIORequest):
     # instance dict, which a few dozen more entries would double).
     __slots__ = (
         "_headers",
+        "_scaffolds",
         "router",
         "routing_exception",
         "scope",
@@ -95,6 +84,9 @@ class BaseRequest(SansIORequest):
         self.router: Router | None = None
         #: The routing error (404, 405, ...) to raise once the ``before_*`` hooks have run.
         self.routing_exception: Exception | None = None
+        #: The app and the blueprints whose hooks and error handlers apply, outermost first (set
+        #: by the pipeline on first use).
+        self._scaffolds: tuple[Scaffold, ...] | None = None
 
     @property
     def headers(self) -> Headers:
@@ -180,9 +172,7 @@ class Request(BaseRequest):
         self.max_content_length = max_content_length
         self.max_form_memory_size = max_form_memory_size
         self.max_form_parts = max_form_parts
-        self.body = Body(
-            receive, content_length=_declared_length(scope["headers"]), limit=max_content_length
-        )
+        self.body = Body(receive, scope["headers"], limit=max_content_length)
         self._form: tuple[MultiDict[str, str], MultiDict[str, FileStorage]] | None = None
         self._json: Any = _UNSET
 

@@ -59,7 +59,10 @@ class Response(SansIOResponse):
                 ("Content-Type", _content_type(self.default_mimetype)),
                 ("Content-Length", str(len(data))),
             ]
-            self.status = self.default_status if status is None else status
+            if status is None:
+                self._status, self._status_code = _status_pair(self.default_status)
+            else:
+                self.status = status
             self._data = data
             self._stream = None
             return
@@ -137,13 +140,20 @@ class Response(SansIOResponse):
         """The headers as ASGI's list of latin-1 byte pairs."""
         return [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in self.headers.items()
+            for name, value in self.headers
         ]
 
 
 @functools.cache
 def _content_type(mimetype: str) -> str:
     return get_content_type(mimetype, "utf-8")
+
+
+@functools.cache
+def _status_pair(status: int | str) -> tuple[str, int]:
+    """werkzeug's status line and code for a class's ``default_status`` (parsed once)."""
+    parsed = SansIOResponse(status=status)
+    return parsed.status, parsed.status_code
 
 
 def _headers(value: HeadersValue | None) -> Headers | None:
@@ -176,6 +186,8 @@ def coerce_response(value: Any, response_class: type[Response]) -> Response:
     chunks (streamed), each optionally in ``(body, status)``, ``(body, headers)`` or
     ``(body, status, headers)``. Anything else, ``None`` included, is a ``TypeError``.
     """
+    if type(value) is str or type(value) is bytes:  # the usual case, first
+        return response_class(value)
     status: int | str | None = None
     headers: Any = None
     if isinstance(value, tuple):

@@ -104,10 +104,12 @@ def path_in_app(scope: Scope) -> str:
     HTTP/1.1 servers must accept (RFC 9112, 3.2.2) and Hypercorn passes on as the path, is
     routed on its path.
     """
-    path = str(scope["path"])
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path") or ""
+    if not root_path and path.startswith("/"):  # the usual case
+        return path
     if not path.startswith("/"):
         path = _path_of_absolute_form(path)
-    root_path = str(scope.get("root_path") or "")
     if root_path and path.startswith(root_path):
         rest = path[len(root_path) :]
         if not rest or rest.startswith("/"):
