@@ -12,7 +12,7 @@ import trio
 from _e2e import served
 from hypercorn.config import Config as HypercornConfig
 
-from trioweb import TrioWeb, abort, render_template, render_template_string, request
+from trioweb import Response, TrioWeb, abort, render_template, render_template_string, request
 
 #: Each test runs against stock Hypercorn and trioweb's layer (tests/_servers.py).
 pytestmark = pytest.mark.usefixtures("server")
@@ -366,21 +366,39 @@ async def test_head_sends_the_headers_only() -> None:
     assert response.content == b""
 
 
-async def test_client_disconnect_cancels_the_view() -> None:
+@pytest.mark.parametrize("where", ["view", "streamed body"])
+async def test_client_disconnect_cancels_the_view(where: str) -> None:
     """A client that hangs up mid-request cancels the view (it sees trio.Cancelled), teardown
-    hooks run, and the server goes on serving."""
+    hooks run, and the server goes on serving. Also when the waiting is in the streamed body
+    of a view that itself cannot suspend (such a view gets no handler scope of its own, its
+    body does)."""
     app = TrioWeb(__name__)
     entered, cancelled, torn_down = trio.Event(), trio.Event(), trio.Event()
 
-    @app.route("/wait")
-    async def wait() -> str:
+    async def wait_forever() -> None:
         entered.set()
         try:
             await trio.Event().wait()
         except trio.Cancelled:
             cancelled.set()
             raise
-        return "never"
+
+    async def never() -> AsyncIterator[str]:
+        await wait_forever()
+        yield "never"  # pragma: no cover
+
+    if where == "view":
+
+        @app.route("/wait")
+        async def wait() -> str:
+            await wait_forever()
+            return "never"  # pragma: no cover
+
+    else:
+
+        @app.route("/wait")
+        async def wait_in_the_body() -> Response:
+            return Response(never())
 
     @app.route("/")
     async def index() -> str:

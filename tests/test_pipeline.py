@@ -3,7 +3,9 @@ raising, HTTP errors and exception groups after accept."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,7 +15,19 @@ from _asgi_peer import ASGIPeer, http_scope, ws_scope
 from _docs import load_example
 from werkzeug.exceptions import NotFound
 
-from trioweb import TrioWeb, WebsocketException, abort, request, websocket
+from trioweb import (
+    Blueprint,
+    Response,
+    TrioWeb,
+    WebsocketException,
+    _pipeline,
+    abort,
+    request,
+    websocket,
+)
+from trioweb._listener import DisconnectListener
+from trioweb._request import Request
+from trioweb._scaffold import Scaffold
 from trioweb.testing import TestWebsocket, WebsocketDisconnectError, WebsocketResponseError
 
 # Teardown whatever ends the connection ----------------------------------------------------------
@@ -376,3 +390,163 @@ async def test_the_raising_example_closes_as_documented() -> None:
             with pytest.raises(WebsocketDisconnectError) as closed:
                 await conn.receive()
         assert (closed.value.code, closed.value.reason) == (4001, "log in again")
+
+
+# Requests that cannot wait get no handler scope ---------------------------------------------------
+
+
+async def _plain() -> str:
+    return "ok"
+
+
+async def _awaits() -> str:
+    await trio.lowlevel.checkpoint()
+    return "ok"  # pragma: no cover
+
+
+async def _async_with(lock: trio.Lock) -> None:
+    async with lock:
+        pass  # pragma: no cover
+
+
+async def _async_for(chunks: Any) -> None:
+    async for _ in chunks:
+        pass  # pragma: no cover
+
+
+async def _async_comprehension(chunks: Any) -> list[Any]:
+    return [chunk async for chunk in chunks]  # pragma: no cover
+
+
+async def _defines_an_awaiting_function() -> str:
+    async def inner() -> None:
+        await trio.lowlevel.checkpoint()  # pragma: no cover
+
+    return "ok"
+
+
+async def _async_generator() -> AsyncIterator[str]:
+    yield "ok"  # pragma: no cover
+
+
+def _sync() -> str:
+    return "ok"  # pragma: no cover
+
+
+class _View:
+    async def method(self) -> str:
+        return "ok"  # pragma: no cover
+
+    async def __call__(self) -> str:
+        return "ok"  # pragma: no cover
+
+
+@pytest.mark.parametrize(
+    ("func", "expected"),
+    [
+        (_plain, True),
+        (_defines_an_awaiting_function, True),  # the inner function is not the view's code
+        (_awaits, False),
+        (_async_with, False),
+        (_async_for, False),
+        (_async_comprehension, False),
+        (_async_generator, False),
+        (_sync, False),
+        (functools.partial(_plain), False),  # may be anything: not looked into
+        (_View().method, False),
+        (_View(), False),
+    ],
+)
+def test_only_an_async_function_without_a_suspension_point_never_suspends(
+    func: Any, expected: bool
+) -> None:
+    assert _pipeline.never_suspends(func) is expected
+    assert _pipeline.never_suspends(func) is expected  # from the cache
+
+
+def _routed(app: TrioWeb, method: str, path: str) -> Request:
+    request = Request(http_scope(path, method=method), ASGIPeer().receive)
+    app.match_request(request)
+    return request
+
+
+def _register(app: Scaffold, what: str, func: Any) -> None:
+    if what == "error handler":
+        app.register_error_handler(404, func)
+    else:
+        getattr(app, what)(func)
+
+
+async def _plain_hook(*args: Any) -> Any:
+    return args[0] if args else None  # pragma: no cover
+
+
+async def _awaiting_hook(*args: Any) -> Any:
+    await trio.lowlevel.checkpoint()  # pragma: no cover
+    return args[0] if args else None  # pragma: no cover
+
+
+@pytest.mark.parametrize("what", ["before_request", "after_request", "error handler"])
+def test_a_request_cannot_suspend_only_if_nothing_that_runs_for_it_can(what: str) -> None:
+    """The view, the before/after_request hooks and every error handler of the app and the
+    request's blueprints count; teardown hooks do not (they run after the answer)."""
+    app = TrioWeb(__name__)
+    app.route("/plain")(_plain)
+    app.route("/awaits")(_awaits)
+    blueprint = Blueprint("bp", __name__)
+    blueprint.route("/plain")(_plain)
+    app.register_blueprint(blueprint, url_prefix="/bp")
+    app.teardown_request(_awaiting_hook)
+    assert _pipeline.cannot_suspend(app, _routed(app, "GET", "/plain"))
+    assert _pipeline.cannot_suspend(app, _routed(app, "GET", "/bp/plain"))
+    assert _pipeline.cannot_suspend(app, _routed(app, "GET", "/missing"))  # 404, no handler
+    assert not _pipeline.cannot_suspend(app, _routed(app, "GET", "/awaits"))
+    assert not _pipeline.cannot_suspend(app, _routed(app, "OPTIONS", "/plain"))  # automatic
+
+    _register(app, what, _plain_hook)
+    assert _pipeline.cannot_suspend(app, _routed(app, "GET", "/plain"))
+    _register(blueprint, what, _awaiting_hook)  # only the blueprint's requests
+    assert _pipeline.cannot_suspend(app, _routed(app, "GET", "/plain"))
+    assert not _pipeline.cannot_suspend(app, _routed(app, "GET", "/bp/plain"))
+    _register(app, what, _awaiting_hook)
+    assert not _pipeline.cannot_suspend(app, _routed(app, "GET", "/plain"))
+
+
+async def test_only_a_request_that_could_wait_is_watched_for_a_disconnect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A view that cannot suspend costs no handler scope and no disconnect watch, unless its
+    body is streamed (the stream's code runs while it is sent); every other request is
+    watched."""
+    app = TrioWeb(__name__)
+    watched: list[str] = []
+    watch_http = DisconnectListener.watch_http
+
+    def spy(self: DisconnectListener, watch: Any) -> None:
+        watched.append(request.path)
+        watch_http(self, watch)
+
+    monkeypatch.setattr(DisconnectListener, "watch_http", spy)
+
+    @app.route("/plain")
+    async def plain() -> str:
+        return "ok"
+
+    @app.route("/awaits")
+    async def awaits() -> str:
+        await trio.lowlevel.checkpoint()
+        return "ok"
+
+    @app.route("/stream")
+    async def stream() -> Response:
+        async def chunks() -> AsyncIterator[str]:
+            yield "o"
+            yield "k"
+
+        return Response(chunks())
+
+    async with app.test_client() as client:
+        for path in ("/plain", "/awaits", "/stream", "/missing"):
+            response = await client.get(path)
+            assert (await response.get_data(as_text=True) == "ok") is (path != "/missing")
+    assert watched == ["/awaits", "/stream"]

@@ -401,8 +401,9 @@ async def test_responses_stream_sees_the_request() -> None:
 
 @pytest.mark.parametrize("body", ["héllo", b"h\xc3\xa9llo"])
 @pytest.mark.parametrize("status", [None, 201, "404 NOT FOUND"])
+@pytest.mark.parametrize("mimetype", [None, "application/json", "text/csv"])
 def test_a_plain_body_gets_the_same_headers_and_status_on_every_path(
-    body: str | bytes, status: int | str | None
+    body: str | bytes, status: int | str | None, mimetype: str | None
 ) -> None:
     """A str or bytes body alone (the usual view result) is answered exactly as werkzeug's
     general path answers it, including for subclasses with another default type or status."""
@@ -414,7 +415,15 @@ def test_a_plain_body_gets_the_same_headers_and_status_on_every_path(
         default_status = 201
 
     for cls in (Response, Plain, Created):
-        usual, general = cls(body, status), cls(body, status, headers={})
+        untouched = cls(body, status, mimetype=mimetype)  # sent without its Headers ever made
+        general = cls(body, status, headers={}, mimetype=mimetype)
+        assert untouched.asgi_headers() == general.asgi_headers()
+        usual = cls(body, status, mimetype=mimetype)
         assert list(usual.headers.items()) == list(general.headers.items())
         assert (usual.status, usual.status_code) == (general.status, general.status_code)
         assert usual._data == general._data == "héllo".encode()
+
+
+def test_a_mimetype_with_a_newline_is_refused_as_werkzeug_refuses_it() -> None:
+    with pytest.raises(ValueError, match="newline"):
+        Response("ok", mimetype="text/plain\r\nX-Injected: 1")

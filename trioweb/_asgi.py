@@ -4,9 +4,13 @@ Each connection runs in its own nursery (the connection nursery), owned here; wh
 is :mod:`trioweb._pipeline`'s, how a disconnect is noticed :mod:`trioweb._listener`'s.
 
 ``http``
-    The pipeline's dispatch and the sending of its response run in the *handler scope*; a
-    disconnect listener beside it cancels the scope if the client leaves first. Then the
-    pipeline's ending (teardown).
+    The pipeline's dispatch and the sending of its response run in the *handler scope*, which
+    the app's disconnect listener cancels if the client leaves first. Then the pipeline's ending
+    (teardown). A request whose dispatch cannot suspend
+    (:func:`trioweb._pipeline.cannot_suspend`: a view and hooks without an ``await``) has
+    nothing a cancellation could reach, so it runs without the scope and the listener's watch;
+    its response is sent without them too, unless the body is streamed (the stream's code runs
+    while it is sent).
 ``websocket``
     The handler runs in the connection nursery's body, so the nursery's scope is the handler
     scope; the app's :class:`~trioweb._listener.DisconnectListener` looks after the connection
@@ -72,31 +76,68 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
 async def _answer_http(
     app: TrioWeb, request: Request, receive: Receive, send: Send, listener: DisconnectListener
 ) -> None:
-    handler_scope = trio.CancelScope()
-    watch = HttpWatch(request.body, receive, handler_scope)
-    outcome = _NOTHING_YET
     guard = app._guard
     guard.http_in_flight += 1
-    listener.watch_http(watch)
+    outcome = _NOTHING_YET
     try:
-        try:
-            with handler_scope:
-                outcome = await _pipeline.dispatch_request(app, request)
-                assert outcome.response is not None
-                await outcome.response.send(send, head=request.method == "HEAD")
-        except Exception as error:
-            # The pipeline answered what it could. What is left: a streamed body that failed
-            # half-way, or an error that a disconnect's cancellation dragged out of a nursery.
-            outcome = Outcome(error=error)
-            log.exception("Error while answering %s %s", request.method, request.path)
-        finally:
-            stopped = listener.unwatch_http(watch)
-            if stopped is not None:  # its listen task is cancelled: no task outlives a request
-                with trio.CancelScope(shield=True):
-                    await stopped.wait()
+        if _pipeline.cannot_suspend(app, request):
+            # Nothing in the dispatch can wait, so nothing could cancel it: no handler scope and
+            # no watch (they are a third of a small request's cost). Only a streamed body runs
+            # the view's code while it is sent, and gets them for that.
+            outcome = await _pipeline.dispatch_request(app, request)
+            assert outcome.response is not None
+            if outcome.response.is_streamed:
+                outcome = await _answer_watched(app, request, receive, send, listener, outcome)
+            else:
+                outcome = await _send_response(request, send, outcome)
+        else:
+            outcome = await _answer_watched(app, request, receive, send, listener, None)
     finally:  # also when the server cancels the connection: the ending is shielded
         guard.http_in_flight -= 1
         await _pipeline.end_request(app, request, outcome)
+
+
+async def _answer_watched(
+    app: TrioWeb,
+    request: Request,
+    receive: Receive,
+    send: Send,
+    listener: DisconnectListener,
+    outcome: Outcome | None,
+) -> Outcome:
+    """Dispatch (unless ``outcome`` is given) and send in the handler scope, which the
+    disconnect listener cancels if the client leaves first."""
+    handler_scope = trio.CancelScope()
+    watch = HttpWatch(request.body, receive, handler_scope)
+    listener.watch_http(watch)
+    result = _NOTHING_YET if outcome is None else outcome
+    try:
+        try:
+            with handler_scope:
+                if outcome is None:
+                    result = await _pipeline.dispatch_request(app, request)
+                result = await _send_response(request, send, result)
+        except Exception as error:  # what a disconnect's cancellation dragged out of a nursery
+            log.exception("Error while answering %s %s", request.method, request.path)
+            result = Outcome(error=error)
+    finally:
+        stopped = listener.unwatch_http(watch)
+        if stopped is not None:  # its listen task is cancelled: no task outlives a request
+            with trio.CancelScope(shield=True):
+                await stopped.wait()
+    return result
+
+
+async def _send_response(request: Request, send: Send, outcome: Outcome) -> Outcome:
+    """Send the outcome's response; an error here (a streamed body that failed half-way) is
+    logged and becomes the outcome."""
+    assert outcome.response is not None
+    try:
+        await outcome.response.send(send, head=request.method == "HEAD")
+    except Exception as error:
+        log.exception("Error while answering %s %s", request.method, request.path)
+        return Outcome(error=error)
+    return outcome
 
 
 _NOTHING_YET = Outcome()

@@ -33,10 +33,13 @@ Before accept, an error becomes the HTTP response that rejects the handshake. Af
 
 from __future__ import annotations
 
+import dis
+import inspect
 import logging
 import traceback
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -206,6 +209,67 @@ def _scopes(app: TrioWeb, conn: BaseRequest) -> Sequence[Scaffold]:
             scaffolds = (app, *(app.blueprints[name] for name in reversed(names)))
         conn._scaffolds = scaffolds
     return scaffolds
+
+
+# Requests that cannot wait -------------------------------------------------------------------------
+
+
+def cannot_suspend(app: TrioWeb, request: Request) -> bool:
+    """Whether :func:`dispatch_request` cannot suspend for ``request``: its view, and every
+    ``before_request`` and ``after_request`` hook and error handler that could run for it, is a
+    coroutine function without a single ``await``, ``async with`` or ``async for`` (see
+    :func:`never_suspends`). Then the dispatch runs to its end without a checkpoint, so nothing
+    could cancel it: it needs no handler scope, and no disconnect watch. A few dict lookups."""
+    if request.routing_exception is None:
+        rule = request.url_rule
+        assert rule is not None
+        if request.method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
+            return False
+        if not never_suspends(app.view_functions[rule.endpoint]):
+            return False
+    for scaffold in _scopes(app, request):
+        hooks = scaffold.hooks
+        for func in hooks[("before", "request")]:
+            if not never_suspends(func):
+                return False
+        for func in hooks[("after", "request")]:
+            if not never_suspends(func):
+                return False
+        for handler in scaffold.error_handlers.values():
+            if not never_suspends(handler):
+                return False
+    return True
+
+
+def never_suspends(func: Callable[..., Any]) -> bool:
+    """Whether calling and awaiting ``func`` can never suspend: it is a plain ``async def``
+    function whose body has no suspension point (no ``YIELD_VALUE`` instruction, which every
+    ``await``, ``async with``, ``async for`` and async comprehension compiles to). Anything
+    else (a method, a ``functools.partial``, a callable object, a sync function returning an
+    awaitable) may suspend. Worked out once per function."""
+    if type(func) is not FunctionType:
+        return False
+    known = _NEVER_SUSPENDS.get(func)
+    if known is None:
+        known = _code_never_suspends(func.__code__)
+        if len(_NEVER_SUSPENDS) >= 4096:  # functions made at run time: stay bounded
+            _NEVER_SUSPENDS.clear()
+        _NEVER_SUSPENDS[func] = known
+    return known
+
+
+_NEVER_SUSPENDS: dict[FunctionType, bool] = {}
+
+#: Instructions of an ``await`` (and of ``async with``/``async for``), any of which may suspend.
+_SUSPENDING = frozenset(
+    {"YIELD_VALUE", "SEND", "GET_AWAITABLE", "BEFORE_ASYNC_WITH", "GET_AITER", "GET_ANEXT"}
+)
+
+
+def _code_never_suspends(code: CodeType) -> bool:
+    if not code.co_flags & inspect.CO_COROUTINE:
+        return False
+    return not any(instruction.opname in _SUSPENDING for instruction in dis.get_instructions(code))
 
 
 # Errors -------------------------------------------------------------------------------------------

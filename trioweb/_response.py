@@ -32,6 +32,8 @@ class Response(SansIOResponse):
     """
 
     default_mimetype = "text/html"
+    _headers: Headers | None  # None while a plain body's headers have not been asked for
+    _mimetype: str  # a plain body's, for its headers
     _data: bytes | None  # None while the body is a stream
     _stream: AsyncIterable[bytes | str] | None
 
@@ -43,22 +45,22 @@ class Response(SansIOResponse):
         mimetype: str | None = None,
         content_type: str | None = None,
     ) -> None:
+        plain_type = self.default_mimetype if mimetype is None else mimetype
         if (
             headers is None
-            and mimetype is None
             and content_type is None
-            and self.default_mimetype is not None
+            and plain_type
             and (type(response) is str or type(response) is bytes)
         ):
-            # The usual case (a view returned a string) without werkzeug's per-header checks,
-            # which are a third of a plain request's cost: these two values are known to be
-            # valid, so they go straight into the list. Same headers, in the same order.
+            # The usual case (a view returned a string, or a Response of a string and a
+            # mimetype): the two headers are known, so they are made only if somebody looks at
+            # them (``headers``), and are otherwise sent as ASGI byte pairs straight away
+            # (``asgi_headers``). The same headers, in the same order, as werkzeug's general
+            # path makes.
             data = response.encode() if isinstance(response, str) else response
-            self.headers = Headers()
-            self.headers._list = [
-                ("Content-Type", _content_type(self.default_mimetype)),
-                ("Content-Length", str(len(data))),
-            ]
+            _content_type(plain_type)  # raises now, as werkzeug would, for a bad one
+            self._headers = None
+            self._mimetype = plain_type
             if status is None:
                 self._status, self._status_code = _status_pair(self.default_status)
             else:
@@ -66,6 +68,7 @@ class Response(SansIOResponse):
             self._data = data
             self._stream = None
             return
+        self._headers = None
         super().__init__(status, _headers(headers), mimetype, content_type)
         self._data = b""
         self._stream = None
@@ -74,6 +77,22 @@ class Response(SansIOResponse):
             self._stream = response
         elif response is not None:
             self.set_data(response)
+
+    @property
+    def headers(self) -> Headers:
+        """The response's headers (werkzeug ``Headers``)."""
+        headers = self._headers
+        if headers is None:  # a plain body's, not made yet
+            headers = self._headers = Headers()
+            headers._list = [
+                ("Content-Type", _content_type(self._mimetype)),
+                ("Content-Length", str(len(self._data or b""))),
+            ]
+        return headers
+
+    @headers.setter
+    def headers(self, value: Headers) -> None:
+        self._headers = value
 
     @property
     def is_streamed(self) -> bool:
@@ -138,15 +157,29 @@ class Response(SansIOResponse):
 
     def asgi_headers(self) -> list[tuple[bytes, bytes]]:
         """The headers as ASGI's list of latin-1 byte pairs."""
+        if self._headers is None:  # a plain body's, untouched
+            return [
+                (b"content-type", _ascii_content_type(self._mimetype)),
+                (b"content-length", b"%d" % len(self._data or b"")),
+            ]
         return [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in self.headers
+            for name, value in self._headers
         ]
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _content_type(mimetype: str) -> str:
-    return get_content_type(mimetype, "utf-8")
+    """The ``Content-Type`` werkzeug makes of ``mimetype`` (``; charset=utf-8`` for text), checked
+    as werkzeug checks a header value (``ValueError`` for a newline)."""
+    headers = Headers()
+    headers["Content-Type"] = get_content_type(mimetype, "utf-8")
+    return headers["Content-Type"]
+
+
+@functools.lru_cache(maxsize=256)
+def _ascii_content_type(mimetype: str) -> bytes:
+    return _content_type(mimetype).encode("latin-1")
 
 
 @functools.cache
