@@ -211,7 +211,7 @@ def _scopes(app: TrioWeb, conn: BaseRequest) -> Sequence[Scaffold]:
     return scaffolds
 
 
-# Requests that cannot wait ----------------------------------------------------------------------
+# Requests that cannot wait ------------------------------------------------------------------------
 
 
 def cannot_suspend(app: TrioWeb, request: Request) -> bool:
