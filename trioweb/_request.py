@@ -151,9 +151,10 @@ class Request(BaseRequest):
     """An HTTP request, available as the global :data:`trioweb.request` in views and hooks."""
 
     __slots__ = (
+        "_body",
         "_form",
         "_json",
-        "body",
+        "_receive",
         "max_content_length",
         "max_form_memory_size",
         "max_form_parts",
@@ -172,9 +173,21 @@ class Request(BaseRequest):
         self.max_content_length = max_content_length
         self.max_form_memory_size = max_form_memory_size
         self.max_form_parts = max_form_parts
-        self.body = Body(receive, scope["headers"], limit=max_content_length)
+        self._receive = receive
+        self._body: Body | None = None
         self._form: tuple[MultiDict[str, str], MultiDict[str, FileStorage]] | None = None
         self._json: Any = _UNSET
+
+    @property
+    def body(self) -> Body:
+        """The body as read so far from ASGI ``receive`` (made on first use: most requests never
+        read theirs)."""
+        body = self._body
+        if body is None:
+            body = self._body = Body(
+                self._receive, self.scope["headers"], limit=self.max_content_length
+            )
+        return body
 
     async def get_data(self, as_text: bool = False) -> Any:
         """Read the whole body (once; later calls return the same bytes).
