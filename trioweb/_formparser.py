@@ -14,6 +14,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from io import BytesIO
 
@@ -48,15 +49,8 @@ class Body:
 
     async def read(self) -> bytes:
         """The whole body. Raises ``RequestEntityTooLarge`` past the limit (a checkpoint)."""
-        async with self._reader_lock():
-            await self._fill()
+        await self._fill_alone()
         return b"".join(self._chunks)
-
-    def _reader_lock(self) -> trio.Lock:
-        lock = self._lock
-        if lock is None:
-            lock = self._lock = trio.Lock()
-        return lock
 
     async def drain(self) -> bool:
         """Buffer what nobody has read yet, so ``receive`` only has the disconnect left.
@@ -64,27 +58,42 @@ class Body:
         Returns whether the client disconnected meanwhile. Errors (too large, disconnected) are
         kept for the next :meth:`read`, not raised here; past the limit, the rest is left unread.
         """
-        async with self._reader_lock():
-            try:
-                await self._fill()
-            except RequestEntityTooLarge:
-                return False
-            except ClientDisconnected:
-                return True
+        try:
+            await self._fill_alone()
+        except RequestEntityTooLarge:
+            return False
+        except ClientDisconnected:
+            return True
         return False
 
+    async def _fill_alone(self) -> None:
+        # One reader at a time: a second one waits for the lock. The first takes it without
+        # waiting (trio.Lock.acquire would yield to the scheduler even then: a third of a
+        # small form's cost); _fill is a checkpoint on every path.
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = trio.Lock()
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()
+        try:
+            await self._fill()
+        finally:
+            lock.release()
+
     async def _fill(self) -> None:
-        if self._error is not None:
-            raise self._error
-        if self.complete:
-            return
-        if self.limit is not None and self._size == 0:
+        if self._error is None and not self.complete and self.limit is not None and not self._size:
             declared = declared_length(self._headers)
             if declared is not None and declared > self.limit:
                 self._error = RequestEntityTooLarge()
+        if self._error is not None or self.complete:
+            await trio.lowlevel.checkpoint()
+            if self._error is not None:
                 raise self._error
+            return
         while not self.complete:
-            message = await self._receive()
+            message = await self._receive()  # a checkpoint (ASGI's receive is one)
             if message["type"] == "http.disconnect":
                 self._error = ClientDisconnected()
                 raise self._error
@@ -126,14 +135,22 @@ def parse_form(
     Raises ``RequestEntityTooLarge`` when a limit is exceeded and ``BadRequest`` for a malformed
     multipart body.
     """
-    parser = FormDataParser(
-        max_content_length=max_content_length,
-        max_form_memory_size=max_form_memory_size,
-        max_form_parts=max_form_parts,
-        silent=False,
-    )
+    parser = _parser(max_content_length, max_form_memory_size, max_form_parts)
     try:
         _, form, files = parser.parse(BytesIO(body), mimetype, len(body), options)
     except ValueError as error:
         raise BadRequest(f"Malformed form body: {error}") from error
     return form, files
+
+
+@functools.lru_cache(maxsize=16)
+def _parser(
+    max_content_length: int | None, max_form_memory_size: int | None, max_form_parts: int | None
+) -> FormDataParser:
+    """A parser for these limits (it keeps no state between parses: made once, not per form)."""
+    return FormDataParser(
+        max_content_length=max_content_length,
+        max_form_memory_size=max_form_memory_size,
+        max_form_parts=max_form_parts,
+        silent=False,
+    )
