@@ -49,8 +49,8 @@ log = logging.getLogger("trioweb")
 
 
 async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve one HTTP request: route, dispatch and send the response in the handler scope, then
-    end it."""
+    """Serve one HTTP request: route, dispatch and send the response (in the handler scope,
+    unless the dispatch cannot suspend), then end it."""
     config = app.config
     request = Request(
         scope,
@@ -62,20 +62,6 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
     bind_app(app)
     bind_request(request)
     app.match_request(request)
-    listener = app._disconnect_listener
-    if listener is None:  # served without a lifespan: a listener of its own
-        async with trio.open_nursery() as nursery:
-            listener = DisconnectListener(config["DISCONNECT_LISTENER_DELAY"])
-            nursery.start_soon(listener.run)
-            await _answer_http(app, request, receive, send, listener)
-            nursery.cancel_scope.cancel()
-    else:
-        await _answer_http(app, request, receive, send, listener)
-
-
-async def _answer_http(
-    app: TrioWeb, request: Request, receive: Receive, send: Send, listener: DisconnectListener
-) -> None:
     guard = app._guard
     guard.http_in_flight += 1
     outcome = _NOTHING_YET
@@ -87,26 +73,40 @@ async def _answer_http(
             outcome = await _pipeline.dispatch_request(app, request)
             assert outcome.response is not None
             if outcome.response.is_streamed:
-                outcome = await _answer_watched(app, request, receive, send, listener, outcome)
+                outcome = await _answer_watched(app, request, receive, send, outcome)
             else:
                 outcome = await _send_response(request, send, outcome)
         else:
-            outcome = await _answer_watched(app, request, receive, send, listener, None)
+            outcome = await _answer_watched(app, request, receive, send, None)
     finally:  # also when the server cancels the connection: the ending is shielded
         guard.http_in_flight -= 1
         await _pipeline.end_request(app, request, outcome)
 
 
 async def _answer_watched(
+    app: TrioWeb, request: Request, receive: Receive, send: Send, outcome: Outcome | None
+) -> Outcome:
+    """Dispatch (unless ``outcome`` is given) and send in the handler scope, which the app's
+    disconnect listener cancels if the client leaves first."""
+    listener = app._disconnect_listener
+    if listener is None:  # served without a lifespan: a listener of its own
+        async with trio.open_nursery() as nursery:
+            listener = DisconnectListener(app.config["DISCONNECT_LISTENER_DELAY"])
+            nursery.start_soon(listener.run)
+            outcome = await _answer_watched_by(listener, app, request, receive, send, outcome)
+            nursery.cancel_scope.cancel()
+        return outcome
+    return await _answer_watched_by(listener, app, request, receive, send, outcome)
+
+
+async def _answer_watched_by(
+    listener: DisconnectListener,
     app: TrioWeb,
     request: Request,
     receive: Receive,
     send: Send,
-    listener: DisconnectListener,
     outcome: Outcome | None,
 ) -> Outcome:
-    """Dispatch (unless ``outcome`` is given) and send in the handler scope, which the
-    disconnect listener cancels if the client leaves first."""
     handler_scope = trio.CancelScope()
     watch = HttpWatch(request.body, receive, handler_scope)
     listener.watch_http(watch)
