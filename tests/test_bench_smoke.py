@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 from bench import conformance, run
 
@@ -180,3 +181,90 @@ def test_without_wrk_the_http_scenarios_say_how_to_install_it(
     monkeypatch.setattr(run.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match=r"apt-get install -y wrk"):
         run.ensure_wrk()
+
+
+def test_perrequest_measures_raw_and_trioweb_on_both_servers(tmp_path: Path) -> None:
+    """``bench.perrequest``: each target through stock Hypercorn's and the layer's connection
+    code, in process; every response was checked, and the report has the own cost over raw."""
+    out = tmp_path / "perrequest.json"
+    command = [
+        *(sys.executable, "-m", "bench.perrequest", "--targets", "raw,trioweb"),
+        *("-n", "300", "--rounds", "2", "--warmup", "20", "--repeats", "1", "--out", str(out)),
+    ]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+
+    data = json.loads(out.read_text())
+    assert data["errors"] == []
+    scenarios = ["plain", "json", "form", "stream"]
+    assert data["settings"]["gc_threshold"] == [20_000, 10, 10]
+    assert set(data["client_us"]) == set(scenarios)
+    for target in ("trioweb", "raw"):
+        (figures,) = data["runs"][target]
+        for server in ("stock", "layer"):
+            for scenario in scenarios:
+                result = figures[server][scenario]
+                assert result["checked"] == 20 + 2 * 300  # the warm-up's too
+                assert len(result["rounds"]) == 2
+                assert result["us"] == min(result["rounds"]) > 0
+    plain = data["summary"]["plain"]["layer"]
+    assert set(plain["raw"]) == {"us"}
+    own = data["runs"]["trioweb"][0]["layer"]["plain"]["us"] - figures["layer"]["plain"]["us"]
+    assert plain["trioweb"]["own_us"]["median"] == pytest.approx(own, abs=0.01)
+    table = out.with_suffix(".md").read_text()
+    assert "| plain | layer | trioweb |" in table
+    assert "The client alone (null server)" in table
+
+
+async def test_perrequest_catches_a_wrong_response() -> None:
+    """A response with the wrong body or status fails the run instead of being counted."""
+    from bench import perrequest
+
+    async with perrequest.serving("null", None, "plain") as served:
+        client = served.connect()
+        status, body = await client.exchange(perrequest.request_bytes("json"))
+        client.close()
+    assert (status, body) == (200, b"ok")
+    with pytest.raises(perrequest.BadResponse, match="unexpected body"):
+        perrequest.Checker("json")(status, body)
+    with pytest.raises(perrequest.BadResponse, match="status 500"):
+        perrequest.Checker("plain")(500, b"ok")
+    check = perrequest.Checker("json")
+    check(200, b'{"hello":"alice"}')  # spacing is the framework's business
+    with pytest.raises(perrequest.BadResponse):
+        check(200, b'{"hello": "alice"}')  # but every response is the same
+    assert check.checked == 1
+
+
+async def test_perrequest_serves_through_the_layer_and_puts_its_read_back() -> None:
+    """In process through the layer: the chunked stream arrives whole, a connection the server
+    closes (``Connection: close``) is replaced as wrk does, and the layer's read function is
+    restored afterwards."""
+    from bench import perrequest
+    from trioweb._layer import _connection
+
+    read = _connection._receive
+    figures = await perrequest.measure("raw", "layer", ["stream"], requests=30, rounds=1, warmup=0)
+    assert figures["stream"]["checked"] == 30
+    assert figures["stream"]["connections"] == 1
+    async with perrequest.serving("layer", perrequest.APPS["raw"], "plain") as served:
+        client = served.connect()
+        closing = b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        assert await client.exchange(closing) == (200, b"ok")
+        assert await client.exchange(perrequest.request_bytes("plain")) == (200, b"ok")
+        assert client.connections == 2
+        client.close()
+    assert _connection._receive is read
+
+
+async def test_perrequest_client_notices_a_server_that_hangs_up() -> None:
+    """A server that closes the connection without answering fails the exchange."""
+    from bench import perrequest
+
+    async def hang_up(stream: perrequest.ServerStream) -> None:
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        client = perrequest.Server(nursery, hang_up).connect()
+        with pytest.raises(ConnectionError, match="closed the connection"):
+            await client.exchange(perrequest.request_bytes("plain"))
