@@ -2,7 +2,7 @@
 in-memory byte stream, driven by a client in the same ``trio.run``.
 
 ``python -m bench.perrequest [--targets raw,trioweb,starlette,quart-trio] [--servers stock,layer]
-[--scenarios plain,json,form,stream] [-n 20000] [--rounds 3] [--repeats 3] [--out FILE]``
+[--scenarios plain,json,form,stream] [-n 20000] [--rounds 10] [--repeats 3] [--out FILE]``
 
 Why: the ``http-*`` scenarios of :mod:`bench.run` measure the server's CPU per request end to
 end, with ``wrk`` over loopback; on a shared two-core machine their figure moves by ±20% of
@@ -27,13 +27,16 @@ Method (the rules this module keeps):
   checked: status 200 and the expected body (the JSON one parsed once and then compared byte for
   byte), so a broken target fails the run instead of looking fast. ``--connections K`` runs K
   such connections at once (default 1).
-* **CPU time**: ``time.process_time()`` over N requests (after a warm-up), ``--rounds`` rounds;
-  a worker's figure is its best round. Each (target, repeat) runs in its own process, pinned to
-  one core (``os.sched_setaffinity``), with the same garbage-collector settings for every target
+* **CPU time**: ``time.process_time()`` per request over ``-n`` requests (20,000, after a
+  warm-up) in ``--rounds`` rounds (10 of 2,000); a worker's figure is its best round. Other
+  load on a shared machine only ever adds time, and a short round is more likely to miss it: on
+  the machine this was written on, the median of a worker's rounds moved by 10-15% between
+  workers, the best by about 5%. Each (target, repeat) runs in its own process, pinned to one
+  core (``os.sched_setaffinity``), with the same garbage-collector settings for every target
   (:data:`GC_THRESHOLD`: trioweb's ``GC_THRESHOLD`` for all, which its lifespan never lowers;
-  a full collection before each round), without Python's development mode. Targets are
-  interleaved within each repeat (raw, trioweb, starlette, quart-trio, raw, ...), so the
-  machine's drift hits them alike.
+  a full collection before each round), the same string hashes (``PYTHONHASHSEED=0``) and
+  without Python's development mode. Targets are interleaved within each repeat (raw, trioweb,
+  starlette, quart-trio, raw, ...), so the machine's drift hits them alike.
 * **The client's own cost** is in every figure: the ``null`` server (canned responses, no app)
   measures it once per run. A framework's own cost, target minus raw on the same server, scenario
   and repeat, cancels it; the report gives its median over repeats with the spread (min..max).
@@ -431,8 +434,9 @@ async def measure(
     warmup: int,
     connections: int = 1,
 ) -> dict[str, Any]:
-    """Serve ``target`` with ``server`` and measure each scenario: ``{scenario: {"rounds": [µs
-    per request, ...], "us": best round, "checked": responses checked}}``. Raises
+    """Serve ``target`` with ``server`` and measure each scenario, ``requests`` exchanges in
+    ``rounds`` rounds after ``warmup`` more: ``{scenario: {"rounds": [µs per request, ...], "us":
+    best round, "checked": responses checked, "connections": connections opened}}``. Raises
     :class:`BadResponse` (or ``ConnectionError``) when a response is wrong."""
     result: dict[str, Any] = {}
     for scenario in scenarios:
@@ -443,11 +447,12 @@ async def measure(
             exchanges = _Exchanges(clients, request_bytes(scenario), check)
             await exchanges.run(warmup)
             figures = []
+            each = requests // rounds
             for _ in range(rounds):
                 gc.collect()
                 started = time.process_time()
-                await exchanges.run(requests)
-                figures.append((time.process_time() - started) / requests * 1e6)
+                await exchanges.run(each)
+                figures.append((time.process_time() - started) / each * 1e6)
             for client in clients:
                 client.close()
         result[scenario] = {
@@ -514,6 +519,9 @@ def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     for name in ("PYTHONDEVMODE", "PYTHONMALLOC", "PYTHONASYNCIODEBUG", "PYTHONTRACEMALLOC"):
         env.pop(name, None)
+    # The same string hashes in every worker: with random ones, the same target's best round
+    # moved by ~13% between processes (measured, trioweb on stock), with a fixed seed by ~5%.
+    env["PYTHONHASHSEED"] = "0"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
 
@@ -584,7 +592,8 @@ def markdown(data: dict[str, Any]) -> str:
     settings = data["settings"]
     lines = [
         f"CPU µs per request, in process (median of {settings['repeats']} repeats, each the best"
-        f" of {settings['rounds']} rounds of {settings['requests']:,} requests on"
+        f" of {settings['rounds']} rounds of {settings['requests'] // settings['rounds']:,}"
+        f" requests on"
         f" {settings['connections']} connection(s); [min..max]; gc threshold"
         f" {tuple(settings['gc_threshold'])} for all)",
         "",
@@ -697,8 +706,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=list(HTTP_SCENARIOS),
         help=f"comma-separated, from {','.join(HTTP_SCENARIOS)} (default all)",
     )
-    parser.add_argument("-n", "--requests", type=int, default=20_000, help="per round (20,000)")
-    parser.add_argument("--rounds", type=int, default=3, help="per worker; its best counts (3)")
+    parser.add_argument(
+        "-n", "--requests", type=int, default=20_000, help="measured, per worker and scenario"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="the -n requests' rounds; the best counts (10)"
+    )
     parser.add_argument("--warmup", type=int, default=2_000, help="requests before the rounds")
     parser.add_argument("--repeats", type=int, default=3, help="worker processes per target (3)")
     parser.add_argument("--connections", type=int, default=1, help="concurrent connections (1)")
@@ -718,6 +731,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.core = None
     if min(args.requests, args.rounds, args.repeats, args.connections) < 1 or args.warmup < 0:
         parser.error("-n, --rounds, --repeats and --connections must be at least 1")
+    if args.requests < args.rounds:
+        parser.error("-n must be at least --rounds (each round has -n/--rounds requests)")
     if BASELINE not in args.targets and args.worker is None:
         args.targets.insert(0, BASELINE)  # own costs need it
     return args
