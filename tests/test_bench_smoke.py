@@ -268,3 +268,22 @@ async def test_perrequest_client_notices_a_server_that_hangs_up() -> None:
         client = perrequest.Server(nursery, hang_up).connect()
         with pytest.raises(ConnectionError, match="closed the connection"):
             await client.exchange(perrequest.request_bytes("plain"))
+
+
+def test_breakdown_times_each_step_of_the_http_path() -> None:
+    """``bench.breakdown``: a row per step of trioweb's HTTP path, the whole calls, and the sum
+    of the steps against trioweb's whole call."""
+    command = [sys.executable, "-m", "bench.breakdown", "-n", "50", "--rounds", "1", "--no-pin"]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in finished.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| step")
+    }
+    from bench import breakdown
+
+    for name in [*breakdown.STEPS, "trioweb: app(scope, receive, send)", "sum of the steps"]:
+        name = name.strip().replace("of which", "… of which")
+        float(rows[name])  # a number, not "n/a": raises ValueError otherwise
+    assert "raw app: app(scope, receive, send)" in rows
