@@ -233,8 +233,8 @@ def table(rows: Sequence[tuple[str, float | None]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.breakdown",
-        description="CPU per step of trioweb's HTTP path for GET /plain, each step alone in a"
-        " loop (see the module's docstring)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-n", "--calls", type=int, default=20_000, help="per round (20,000)")
     parser.add_argument("--rounds", type=int, default=5, help="the best counts (5)")

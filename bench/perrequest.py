@@ -48,6 +48,7 @@ import argparse
 import contextlib
 import gc
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -685,8 +686,8 @@ def _names(value: str, known: Sequence[str], what: str) -> list[str]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.perrequest",
-        description="CPU per request, in process, through Hypercorn's trio worker (stock) and"
-        " trioweb's connection layer (layer): see the module's docstring for the method.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--targets",
@@ -707,12 +708,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated, from {','.join(HTTP_SCENARIOS)} (default all)",
     )
     parser.add_argument(
-        "-n", "--requests", type=int, default=20_000, help="measured, per worker and scenario"
+        "-n",
+        "--requests",
+        type=int,
+        default=20_000,
+        help="measured, per worker and scenario (20,000)",
     )
     parser.add_argument(
         "--rounds", type=int, default=10, help="the -n requests' rounds; the best counts (10)"
     )
-    parser.add_argument("--warmup", type=int, default=2_000, help="requests before the rounds")
+    parser.add_argument(
+        "--warmup", type=int, default=2_000, help="requests before the rounds (2,000)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="worker processes per target (3)")
     parser.add_argument("--connections", type=int, default=1, help="concurrent connections (1)")
     default_core = 0 if hasattr(os, "sched_getaffinity") and 0 in os.sched_getaffinity(0) else None
@@ -733,9 +740,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("-n, --rounds, --repeats and --connections must be at least 1")
     if args.requests < args.rounds:
         parser.error("-n must be at least --rounds (each round has -n/--rounds requests)")
-    if BASELINE not in args.targets and args.worker is None:
-        args.targets.insert(0, BASELINE)  # own costs need it
+    if args.worker is None:
+        if BASELINE not in args.targets:
+            args.targets.insert(0, BASELINE)  # own costs need it
+        missing = [t for t in args.targets if not installed(t)]
+        if missing:
+            print(
+                f"skipping {', '.join(missing)}: not installed here (pip install -r"
+                " bench/requirements.txt, or run with the bench's tox environment)",
+                file=sys.stderr,
+            )
+            args.targets = [t for t in args.targets if t not in missing]
     return args
+
+
+#: The framework each peer's app needs (trioweb and the raw app need nothing more).
+NEEDS = {"starlette": "starlette", "quart-trio": "quart_trio"}
+
+
+def installed(target: str) -> bool:
+    """Whether the framework of ``target``'s app can be imported here."""
+    need = NEEDS.get(target)
+    return need is None or importlib.util.find_spec(need) is not None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
