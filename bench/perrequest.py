@@ -535,8 +535,7 @@ def _run_worker(target: str, servers: Sequence[str], args: argparse.Namespace) -
         *("-n", str(args.requests), "--rounds", str(args.rounds), "--warmup", str(args.warmup)),
         *("--connections", str(args.connections)),
     ]
-    if args.core is not None:
-        command += ["--core", str(args.core)]
+    command += ["--no-pin"] if args.core is None else ["--core", str(args.core)]
     try:
         done = subprocess.run(
             command,
