@@ -2,13 +2,13 @@
 in-memory byte stream, driven by a client in the same ``trio.run``.
 
 ``python -m bench.perrequest [--targets raw,trioweb,starlette,quart-trio] [--servers stock,layer]
-[--scenarios plain,json,form,stream] [-n 20000] [--rounds 10] [--repeats 3] [--out FILE]``
+[--scenarios plain,json,form,stream] [-n 20000] [--rounds 20] [--repeats 3] [--out FILE]``
 
 Why: the ``http-*`` scenarios of :mod:`bench.run` measure the server's CPU per request end to
 end, with ``wrk`` over loopback; on a shared two-core machine their figure moves by ±20% of
 ~300 µs between repeats, far more than the ~10 µs by which frameworks differ. Here there is no
-kernel, no socket and no other process on the path, so the same quantity, minus those, comes out
-to a few tenths of a microsecond.
+kernel, no socket and no other process on the path, and the targets take turns within seconds
+(see *Precision* below).
 
 Method (the rules this module keeps):
 
@@ -27,19 +27,25 @@ Method (the rules this module keeps):
   checked: status 200 and the expected body (the JSON one parsed once and then compared byte for
   byte), so a broken target fails the run instead of looking fast. ``--connections K`` runs K
   such connections at once (default 1).
-* **CPU time**: ``time.process_time()`` per request over ``-n`` requests (20,000, after a
-  warm-up) in ``--rounds`` rounds (10 of 2,000); a worker's figure is its best round. Other
-  load on a shared machine only ever adds time, and a short round is more likely to miss it: on
-  the machine this was written on, the median of a worker's rounds moved by 10-15% between
-  workers, the best by about 5%. Each (target, repeat) runs in its own process, pinned to one
-  core (``os.sched_setaffinity``), with the same garbage-collector settings for every target
-  (:data:`GC_THRESHOLD`: trioweb's ``GC_THRESHOLD`` for all, which its lifespan never lowers;
-  a full collection before each round), the same string hashes (``PYTHONHASHSEED=0``) and
-  without Python's development mode. Targets are interleaved within each repeat (raw, trioweb,
-  starlette, quart-trio, raw, ...), so the machine's drift hits them alike.
+* **CPU time**: ``time.process_time()`` per request, over ``-n`` requests (20,000, after a
+  warm-up) in ``--rounds`` rounds (20 of 1,000). Each target has its own worker process, pinned
+  to one core (``os.sched_setaffinity``); all the targets' workers of a repeat are alive at once
+  and *take turns round by round* (raw, trioweb, starlette, quart-trio, then trioweb, starlette,
+  quart-trio, raw, ...: the order rotates), so that a slow spell of the machine hits every
+  target's rounds alike. A target's figure is its best round: other load only ever adds time.
+  Its own cost pairs each of its rounds with the raw app's round of the same turn (see
+  :func:`summarize`). Every worker has the same garbage-collector settings (:data:`GC_THRESHOLD`,
+  trioweb's ``GC_THRESHOLD`` for all, which its lifespan never lowers; a full collection before
+  each round), the same string hashes (``PYTHONHASHSEED=0``: with random ones the same target's
+  best round moved by ~13% between processes) and no development mode. ``--repeats`` (3) runs
+  it all again with fresh workers; the report gives the median over repeats and the spread.
 * **The client's own cost** is in every figure: the ``null`` server (canned responses, no app)
-  measures it once per run. A framework's own cost, target minus raw on the same server, scenario
-  and repeat, cancels it; the report gives its median over repeats with the spread (min..max).
+  measures it once per run. A framework's own cost (over raw, on the same server and scenario)
+  cancels it.
+* **Precision**: on the shared two-core machine this was written on, where other people's jobs
+  slowed a plain Python loop by up to 50% from one minute to the next, the own cost of one
+  repeat still moved by up to ±10 µs (of 35-45 µs for trioweb) between repeats; the median of
+  three is good to about 5 µs. Run more repeats to resolve less.
 """
 
 from __future__ import annotations
@@ -53,10 +59,12 @@ import json
 import logging
 import os
 import platform
+import select
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from importlib import metadata
@@ -425,53 +433,36 @@ def _null_server(response: bytes) -> Serve:
 # One worker: a target's figures ------------------------------------------------------------------
 
 
-async def measure(
-    target: str,
-    server: str,
-    scenarios: Sequence[str],
-    *,
-    requests: int,
-    rounds: int,
-    warmup: int,
-    connections: int = 1,
-) -> dict[str, Any]:
-    """Serve ``target`` with ``server`` and measure each scenario, ``requests`` exchanges in
-    ``rounds`` rounds after ``warmup`` more: ``{scenario: {"rounds": [µs per request, ...], "us":
-    best round, "checked": responses checked, "connections": connections opened}}``. Raises
-    :class:`BadResponse` (or ``ConnectionError``) when a response is wrong."""
-    result: dict[str, Any] = {}
-    for scenario in scenarios:
-        app_path = None if server == NULL else APPS[target]
-        async with serving(server, app_path, scenario) as served:
-            clients = [served.connect() for _ in range(connections)]
-            check = Checker(scenario)
-            exchanges = _Exchanges(clients, request_bytes(scenario), check)
-            await exchanges.run(warmup)
-            figures = []
-            each = requests // rounds
-            for _ in range(rounds):
-                gc.collect()
-                started = time.process_time()
-                await exchanges.run(each)
-                figures.append((time.process_time() - started) / each * 1e6)
-            for client in clients:
-                client.close()
-        result[scenario] = {
-            "rounds": figures,
-            "us": min(figures),
-            "checked": check.checked,
-            "connections": sum(c.connections for c in clients),
-        }
-    return result
+@contextlib.asynccontextmanager
+async def session(
+    target: str, server: str, scenario: str, *, warmup: int, connections: int = 1
+) -> AsyncIterator[Session]:
+    """Serve ``target`` with ``server`` (see :func:`serving`), open ``connections`` connections
+    and make ``warmup`` exchanges; yields the :class:`Session` that measures rounds."""
+    app_path = None if server == NULL else APPS[target]
+    async with serving(server, app_path, scenario) as served:
+        clients = [served.connect() for _ in range(connections)]
+        measured = Session(clients, request_bytes(scenario), Checker(scenario))
+        await measured.run(warmup)
+        yield measured
+        for client in clients:
+            client.close()
 
 
 @attrs.define
-class _Exchanges:
-    """Requests on the clients' connections, each response checked."""
+class Session:
+    """Exchanges on the clients' connections, each response checked."""
 
     clients: list[Client]
     request: bytes
     check: Checker
+
+    async def round(self, requests: int) -> float:
+        """CPU µs per request over ``requests`` exchanges (after a full collection)."""
+        gc.collect()
+        started = time.process_time()
+        await self.run(requests)
+        return (time.process_time() - started) / requests * 1e6
 
     async def run(self, total: int) -> None:
         """``total`` exchanges, spread over the connections, which run concurrently."""
@@ -488,31 +479,97 @@ class _Exchanges:
             status, body = await client.exchange(self.request)
             self.check(status, body)
 
+    def totals(self) -> dict[str, int]:
+        """Responses checked and connections opened so far."""
+        return {
+            "checked": self.check.checked,
+            "connections": sum(c.connections for c in self.clients),
+        }
+
+
+async def measure(
+    target: str,
+    server: str,
+    scenarios: Sequence[str],
+    *,
+    requests: int,
+    rounds: int,
+    warmup: int,
+    connections: int = 1,
+) -> dict[str, Any]:
+    """In this process, one target after the other (no turns): each scenario's ``requests``
+    exchanges in ``rounds`` rounds after ``warmup`` more: ``{scenario: {"rounds": [µs per
+    request, ...], "checked": ..., "connections": ...}}``. Raises :class:`BadResponse` (or
+    ``ConnectionError``) when a response is wrong."""
+    result: dict[str, Any] = {}
+    for scenario in scenarios:
+        opened = session(target, server, scenario, warmup=warmup, connections=connections)
+        async with opened as measured:
+            figures = [await measured.round(requests // rounds) for _ in range(rounds)]
+        result[scenario] = {"rounds": figures, **measured.totals()}
+    return result
+
+
+# One worker: a target's process, taking turns --------------------------------------------------
+
+
+async def serve_turns(target: str, warmup: int, connections: int) -> None:
+    """The worker's loop: commands on stdin, one answer line each on stdout.
+
+    ``begin SERVER SCENARIO`` (serve, connect, warm up; answers ``ready``), then ``round N``
+    (answers the round's µs per request) any number of times, then ``end`` (answers the
+    totals as JSON); ``quit`` ends the worker. A wrong response ends it with an error.
+    """
+    lines = _Lines(trio.lowlevel.FdStream(os.dup(sys.stdin.fileno())))
+    while True:
+        command = (await lines.next()).split()
+        if command[0] == "quit":
+            return
+        assert command[0] == "begin", command
+        server, scenario = command[1:]
+        opened = session(target, server, scenario, warmup=warmup, connections=connections)
+        async with opened as measured:
+            _answer("ready")
+            while (command := (await lines.next()).split())[0] == "round":
+                _answer(repr(await measured.round(int(command[1]))))
+        assert command[0] == "end", command
+        _answer(json.dumps(measured.totals()))
+
+
+def _answer(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class _Lines:
+    """Lines from a byte stream."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self.stream = stream
+        self.buffer = b""
+
+    async def next(self) -> str:
+        """The next line; ``"quit"`` once the stream has ended."""
+        while b"\n" not in self.buffer:
+            chunk = await self.stream.receive_some(4096)
+            if not chunk:
+                return "quit"
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode().strip()
+
 
 def worker(args: argparse.Namespace) -> int:
-    """The ``--worker`` process: pin, set the collector, measure, print one JSON line."""
+    """The ``--worker`` process: pin, set the collector, then take turns (:func:`serve_turns`)."""
     if args.core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.core})
     gc.set_threshold(*GC_THRESHOLD)
     logging.basicConfig(level=logging.ERROR)  # trioweb on stock warns at startup: not news here
-    figures: dict[str, Any] = {}
-    for server in args.servers:
-        figures[server] = trio.run(
-            lambda server=server: measure(
-                args.worker,
-                server,
-                args.scenarios,
-                requests=args.requests,
-                rounds=args.rounds,
-                warmup=args.warmup,
-                connections=args.connections,
-            )
-        )
-    print(json.dumps(figures))
+    trio.run(serve_turns, args.worker, args.warmup, args.connections)
     return 0
 
 
-# The runner: interleaved workers, the report -----------------------------------------------------
+# The runner: workers taking turns, the report ---------------------------------------------------
 
 
 def _child_env() -> dict[str, str]:
@@ -527,54 +584,151 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _run_worker(target: str, servers: Sequence[str], args: argparse.Namespace) -> dict[str, Any]:
-    """One worker process's figures, or ``{"error": ...}``; never raises."""
-    command = [
-        *(sys.executable, "-m", "bench.perrequest", "--worker", target),
-        *("--servers", ",".join(servers), "--scenarios", ",".join(args.scenarios)),
-        *("-n", str(args.requests), "--rounds", str(args.rounds), "--warmup", str(args.warmup)),
-        *("--connections", str(args.connections)),
-    ]
-    command += ["--no-pin"] if args.core is None else ["--core", str(args.core)]
-    try:
-        done = subprocess.run(
+class WorkerFailed(Exception):
+    """A worker process died, answered nonsense or took longer than ``--timeout``."""
+
+
+class Worker:
+    """A target's worker process, asked one command at a time (every wait bounded)."""
+
+    def __init__(self, target: str, args: argparse.Namespace) -> None:
+        self.target = target
+        self.timeout = args.timeout
+        command = [
+            *(sys.executable, "-m", "bench.perrequest", "--worker", target),
+            *("--warmup", str(args.warmup), "--connections", str(args.connections)),
+        ]
+        command += ["--no-pin"] if args.core is None else ["--core", str(args.core)]
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        self.process = subprocess.Popen(
             command,
             cwd=ROOT,
             env=_child_env(),
-            capture_output=True,
-            text=True,
-            timeout=args.timeout,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            bufsize=0,
         )
-    except subprocess.TimeoutExpired:
-        return {"error": f"the worker for {target} took more than {args.timeout} s (--timeout)"}
-    if done.returncode != 0:
-        return {"error": f"the worker for {target} failed: {done.stderr[-2000:]}"}
-    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return figures
+        self._buffer = b""
+
+    def ask(self, command: str) -> str:
+        """Send ``command``, return the answer. Raises :class:`WorkerFailed`."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        try:
+            self.process.stdin.write(command.encode() + b"\n")
+        except OSError as error:
+            raise WorkerFailed(self._failure(f"it was gone ({error})")) from None
+        deadline = time.monotonic() + self.timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.process.stdout], [], [], max(left, 0))
+            if not ready:
+                raise WorkerFailed(self._failure(f"no answer to {command!r} in {self.timeout} s"))
+            chunk = os.read(self.process.stdout.fileno(), 4096)
+            if not chunk:
+                raise WorkerFailed(self._failure(f"it exited during {command!r}"))
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode().strip()
+
+    def _failure(self, what: str) -> str:
+        self.log.seek(0)
+        tail = self.log.read()[-2000:].decode(errors="replace")
+        return f"the worker for {self.target}: {what}; its stderr: {tail}"
+
+    def close(self) -> None:
+        """Stop the worker (``quit``, then kill after 10 s) and forget its log."""
+        with contextlib.suppress(OSError):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.log.close()
+
+
+def run_repeat(
+    targets: Sequence[str], servers: Sequence[str], args: argparse.Namespace
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One repeat: a fresh worker per target, all alive at once, taking turns round by round
+    (the order rotates each round). Returns ``{target: {server: {scenario: {"rounds": [...],
+    "checked": ..., "connections": ...}}}}`` and the errors; a failed worker drops out of the
+    repeat."""
+    workers = {target: Worker(target, args) for target in targets}
+    figures: dict[str, Any] = {target: {} for target in targets}
+    errors: list[dict[str, Any]] = []
+    each = args.requests // args.rounds
+
+    def ask(target: str, command: str) -> str | None:
+        try:
+            return workers[target].ask(command)
+        except WorkerFailed as error:
+            errors.append({"target": target, "error": str(error)})
+            print(error, file=sys.stderr)
+            workers.pop(target).close()
+            return None
+
+    try:
+        for server in servers:
+            for scenario in args.scenarios:
+                cell = {}
+                for target in list(workers):
+                    if ask(target, f"begin {server} {scenario}") is not None:
+                        cell[target] = {"rounds": []}
+                for turn in range(args.rounds):
+                    order = list(workers)
+                    order = order[turn % len(order) :] + order[: turn % len(order)] if order else []
+                    for target in order:
+                        answer = ask(target, f"round {each}")
+                        if answer is not None:
+                            cell[target]["rounds"].append(float(answer))
+                for target in list(workers):
+                    totals = ask(target, "end")
+                    if totals is not None:
+                        cell[target].update(json.loads(totals))
+                        figures[target].setdefault(server, {})[scenario] = cell[target]
+    finally:
+        for worker_ in workers.values():
+            worker_.close()
+    return figures, errors
 
 
 def summarize(
     runs: dict[str, list[dict[str, Any]]], servers: Sequence[str], scenarios: Sequence[str]
 ) -> dict[str, Any]:
-    """Per scenario, server and target: the median µs per request over repeats with its spread,
-    and the own cost (target - raw, paired by repeat) likewise."""
+    """Per scenario, server and target, over repeats (median, min, max): ``us``, each repeat's
+    best round; ``own_us`` (not for raw), each repeat's median over turns of the target's round
+    divided by the raw app's round of the same turn, minus one, times the raw app's best round.
+
+    The ratio of rounds taken one after the other cancels a slowdown of the whole machine (other
+    processes sharing the core's caches or the host), which stretches both alike; the raw app's
+    best round turns it into microseconds at the machine's quiet speed."""
     summary: dict[str, Any] = {}
+    baseline = runs.get(BASELINE, [])
     for scenario in scenarios:
         for server in servers:
             row: dict[str, Any] = {}
-            raws = [r.get(server, {}).get(scenario, {}).get("us") for r in runs.get(BASELINE, [])]
             for target, repeats in runs.items():
-                if target == NULL:
-                    continue
-                figures = [r.get(server, {}).get(scenario, {}).get("us") for r in repeats]
-                values = [f for f in figures if f is not None]
-                if not values:
-                    continue
-                entry: dict[str, Any] = {"us": _spread(values)}
-                if target != BASELINE:
-                    own = [f - b for f, b in zip(figures, raws, strict=False) if None not in (f, b)]
-                    entry["own_us"] = _spread(own) if own else None
-                row[target] = entry
+                best, own = [], []
+                for repeat, figures in enumerate(repeats):
+                    cell = figures.get(server, {}).get(scenario)
+                    if cell is None:
+                        continue
+                    best.append(min(cell["rounds"]))
+                    raw = baseline[repeat].get(server, {}).get(scenario)
+                    if target != BASELINE and raw is not None:
+                        pairs = zip(cell["rounds"], raw["rounds"], strict=False)
+                        ratio = statistics.median(t / r for t, r in pairs)
+                        own.append((ratio - 1) * min(raw["rounds"]))
+                if best:
+                    row[target] = {"us": _spread(best)}
+                    if target != BASELINE:
+                        row[target]["own_us"] = _spread(own) if own else None
             summary.setdefault(scenario, {})[server] = row
     return summary
 
@@ -591,11 +745,13 @@ def markdown(data: dict[str, Any]) -> str:
     """The report's table: µs per request and each framework's own cost over raw."""
     settings = data["settings"]
     lines = [
-        f"CPU µs per request, in process (median of {settings['repeats']} repeats, each the best"
-        f" of {settings['rounds']} rounds of {settings['requests'] // settings['rounds']:,}"
-        f" requests on"
-        f" {settings['connections']} connection(s); [min..max]; gc threshold"
-        f" {tuple(settings['gc_threshold'])} for all)",
+        f"CPU µs per request, in process: the best of {settings['rounds']} rounds of"
+        f" {settings['requests'] // settings['rounds']:,} requests on"
+        f" {settings['connections']} connection(s), the targets' workers taking turns round by"
+        " round; own cost: (the median over turns of the target's round / the raw app's round"
+        " of the same turn - 1) x the raw app's best round. Median of"
+        f" {settings['repeats']} repeats [min..max]; gc threshold"
+        f" {tuple(settings['gc_threshold'])} for every target.",
         "",
         "| scenario | server | target | µs/request | own cost over raw, µs |",
         "|---|---|---|---|---|",
@@ -633,22 +789,19 @@ def environment() -> dict[str, Any]:
 
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
-    """All repeats of all targets, interleaved; the null server's once, first."""
+    """The client alone first (the null server), then every repeat: fresh workers for all
+    targets, taking turns."""
     started = time.perf_counter()
-    runs: dict[str, list[dict[str, Any]]] = {}
-    errors: list[dict[str, Any]] = []
-    client = _run_worker(NULL, [NULL], args)
-    if "error" in client:
-        errors.append({"target": NULL, **client})
+    runs: dict[str, list[dict[str, Any]]] = {target: [] for target in args.targets}
+    print("the client alone (null server)", file=sys.stderr, flush=True)
+    client, errors = run_repeat([NULL], [NULL], args)
     for repeat in range(args.repeats):
+        print(f"repeat {repeat + 1}/{args.repeats}", file=sys.stderr, flush=True)
+        figures, failed = run_repeat(args.targets, args.servers, args)
+        errors += [{**error, "repeat": repeat} for error in failed]
         for target in args.targets:
-            print(f"repeat {repeat + 1}/{args.repeats}: {target}", file=sys.stderr, flush=True)
-            figures = _run_worker(target, args.servers, args)
-            if "error" in figures:
-                errors.append({"target": target, "repeat": repeat, **figures})
-                print(figures["error"], file=sys.stderr)
-            runs.setdefault(target, []).append(figures)
-    data: dict[str, Any] = {
+            runs[target].append(figures[target])
+    return {
         "settings": {
             "targets": args.targets,
             "servers": args.servers,
@@ -660,16 +813,16 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             "connections": args.connections,
             "core": args.core,
             "gc_threshold": list(GC_THRESHOLD),
-            "gc": "same thresholds for every target; gc.collect() before each round",
+            "gc": "the same thresholds for every target; gc.collect() before each round",
+            "hash_seed": 0,
         },
         "environment": environment(),
-        "client_us": {s: f["us"] for s, f in client.get(NULL, {}).items()},
+        "client_us": {s: min(c["rounds"]) for s, c in client[NULL].get(NULL, {}).items()},
         "runs": runs,
         "summary": summarize(runs, args.servers, args.scenarios),
         "errors": errors,
         "duration_s": round(time.perf_counter() - started, 1),
     }
-    return data
 
 
 def _names(value: str, known: Sequence[str], what: str) -> list[str]:
@@ -714,17 +867,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="measured, per worker and scenario (20,000)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=10, help="the -n requests' rounds; the best counts (10)"
+        "--rounds", type=int, default=20, help="the -n requests' rounds, taken in turns (20)"
     )
     parser.add_argument(
         "--warmup", type=int, default=2_000, help="requests before the rounds (2,000)"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="worker processes per target (3)")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh workers, one per target (3)")
     parser.add_argument("--connections", type=int, default=1, help="concurrent connections (1)")
     default_core = 0 if hasattr(os, "sched_getaffinity") and 0 in os.sched_getaffinity(0) else None
     parser.add_argument("--core", type=int, default=default_core, help="pin workers here (0)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the workers")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per worker (900)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per answer (300)")
     parser.add_argument(
         "--out",
         type=Path,
