@@ -94,6 +94,9 @@ NULL = "null"
 #: The collector's thresholds for every target: trioweb's ``GC_THRESHOLD`` default (20,000) as the
 #: first, which trioweb's lifespan would otherwise set for trioweb alone.
 GC_THRESHOLD = (20_000, 10, 10)
+#: Hypercorn's ``keep_alive_timeout`` for both servers (its default is 5 s): a worker's connection
+#: stays idle while the other workers take their turns, and must not be closed meanwhile.
+KEEP_ALIVE_TIMEOUT = 3600.0
 
 
 # The exchanges -----------------------------------------------------------------------------------
@@ -382,6 +385,8 @@ async def serving(server: str, app_path: str | None, scenario: str) -> AsyncIter
     assert app_path is not None
     module, _, attr = app_path.partition(":")
     config = Config()
+    # A connection waits while the other targets' workers take their turns: not for idleness.
+    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
     asgi = getattr(importlib.import_module(module), attr)
     app = wrap_app(asgi, config.wsgi_max_body_size, "asgi")
     state: dict[str, Any] = {}
@@ -430,7 +435,7 @@ def _null_server(response: bytes) -> Serve:
     return serve
 
 
-# One worker: a target's figures ------------------------------------------------------------------
+# Sessions: rounds of checked exchanges ------------------------------------------------------------
 
 
 @contextlib.asynccontextmanager

@@ -305,3 +305,18 @@ def test_perrequest_goes_on_without_a_worker_that_fails() -> None:
     assert "KeyError" in error["error"]  # the worker's stderr
     assert figures["no-such-target"] == {}
     assert figures["raw"]["layer"]["plain"]["checked"] == 20
+
+
+@pytest.mark.deadline(30)  # virtual seconds (autojump_clock)
+@pytest.mark.parametrize("server", ["stock", "layer"])
+async def test_perrequest_connections_wait_for_their_turn(
+    server: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A connection idle while the other workers take their turns (longer than Hypercorn's
+    default keep-alive timeout of 5 s) is still open for the next round."""
+    from bench import perrequest
+
+    async with perrequest.session("raw", server, "plain", warmup=1) as measured:
+        await trio.sleep(10)
+        await measured.run(1)
+        assert measured.totals() == {"checked": 2, "connections": 1}
