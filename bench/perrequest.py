@@ -43,9 +43,11 @@ Method (the rules this module keeps):
   measures it once per run. A framework's own cost (over raw, on the same server and scenario)
   cancels it.
 * **Precision**: on the shared two-core machine this was written on, where other people's jobs
-  slowed a plain Python loop by up to 50% from one minute to the next, the own cost of one
-  repeat still moved by up to ±10 µs (of 35-45 µs for trioweb) between repeats; the median of
-  three is good to about 5 µs. Run more repeats to resolve less.
+  slowed a plain Python loop by up to 50% from one minute to the next, the three repeats of an
+  own cost spanned 2 to 16 µs for trioweb's and Starlette's plain and JSON routes (two of them
+  usually within a few µs, the third off) and up to 40 µs for the heavier routes and
+  quart-trio. The median of three discards one disturbed repeat; for differences under 10 µs,
+  take five repeats or more (``--repeats``).
 """
 
 from __future__ import annotations
