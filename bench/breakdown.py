@@ -1,15 +1,16 @@
 """Where trioweb's per-request CPU goes: each step of its HTTP path for ``GET /plain``, timed alone
 in a loop inside ``trio.run``, beside the whole ASGI call and the raw app's and Starlette's.
 
-``python -m bench.breakdown [-n 20000] [--rounds 5] [--core 0]``
+``python -m bench.breakdown [-n 5000] [--rounds 20] [--core 0]``
 
 Method: the bench's trioweb app (``bench/apps/trioweb_app.py``) is started with its lifespan
 (Hypercorn's ``Lifespan``, as a server would, so the app's disconnect listener and nursery run),
-then each step of :data:`STEPS` is called ``-n`` times per round, and a step's figure is its best
-round's CPU time (``time.process_time()``) per call, minus the loop's own cost (the ``loop``
-step). The sends go to a no-op ``send``, whose own cost is taken out of the rows that call it.
-The steps follow ``trioweb/_asgi.py``'s ``handle_http`` and ``_answer_http``: the sum of the
-steps against the whole call shows what the table leaves out (the glue between them).
+then each step of :data:`STEPS` is called ``-n`` times per round, the steps taking turns round
+by round, and a step's figure is its best round's CPU time (``time.process_time()``) per call,
+minus the loop's own cost. The sends go to a no-op ``send``, whose own cost is taken out of the
+rows that call it. The steps follow ``trioweb/_asgi.py``'s ``handle_http`` and
+``_answer_http``: the sum of the steps against the whole call shows what the table leaves out
+(the glue between them).
 
 The steps are trioweb's private functions, which change as its HTTP path is worked on: all the
 coupling is the table of lambdas just below; adjust a row when a function moves.
@@ -62,6 +63,8 @@ WHOLE: dict[str, Callable[[Context], Any]] = {
     "raw app: app(scope, receive, send)": lambda c: c.raw(dict(c.scope), c.receive, c.send),
     "Starlette: app(scope, receive, send)": lambda c: c.starlette(dict(c.scope), c.receive, c.send),
 }
+LOOP = "(the loop itself, taken out of every row)"
+SEND = "(the no-op send, taken out of the rows that send)"
 #: Where trioweb's steps live (module, names): the other half of the coupling.
 TRIOWEB = {
     "trioweb._request": ("Request",),
@@ -134,17 +137,21 @@ class _Names:
         raise AttributeError(name)
 
 
-async def _time(step: Callable[[Context], Any], c: Context, calls: int, rounds: int) -> float:
-    """The best round's CPU µs per call of ``step``."""
-    best = float("inf")
+async def _best_rounds(
+    steps: dict[str, Callable[[Context], Any]], c: Context, calls: int, rounds: int
+) -> dict[str, float]:
+    """Each step's best round, in CPU µs per call. The steps take turns round by round, so that
+    a slow spell of a shared machine hits them alike."""
+    best = dict.fromkeys(steps, float("inf"))
     for _ in range(rounds):
-        gc.collect()
-        started = time.process_time()
-        for _ in range(calls):
-            result = step(c)
-            if inspect.isawaitable(result):
-                await result
-        best = min(best, (time.process_time() - started) / calls * 1e6)
+        for name, step in steps.items():
+            gc.collect()
+            started = time.process_time()
+            for _ in range(calls):
+                result = step(c)
+                if inspect.isawaitable(result):
+                    await result
+            best[name] = min(best[name], (time.process_time() - started) / calls * 1e6)
     return best
 
 
@@ -192,16 +199,24 @@ async def measure(calls: int, rounds: int) -> list[tuple[str, float | None]]:
         for name in ("routing (app.match_request)", "context vars (bind_app, bind_request)"):
             STEPS[name](c)
         c.response = (await STEPS["dispatch (_pipeline.dispatch_request)"](c)).response
-        send_cost = await _time(lambda c: c.send({}), c, calls, rounds)
-        loop = await _time(lambda c: None, c, calls, rounds)
-        rows.append(("(the loop itself, taken out of every row)", loop))
+        steps: dict[str, Callable[[Context], Any]] = {
+            LOOP: lambda c: None,
+            SEND: lambda c: c.send({}),
+        }
+        sends: dict[str, int] = {}
         for name, step in {**STEPS, **WHOLE}.items():
             if name.startswith("Starlette") and starlette is None:
-                rows.append((f"{name} (Starlette is not installed)", None))
                 continue
-            sends = await _sends_per_call(name, step, c)
-            spent = await _time(step, c, calls, rounds) - loop - sends * (send_cost - loop)
-            rows.append((name, spent))
+            sends[name] = await _sends_per_call(name, step, c)
+            steps[name] = step
+        best = await _best_rounds(steps, c, calls, rounds)
+        loop, send = best[LOOP], best[SEND] - best[LOOP]
+        rows.append((LOOP, loop))
+        for name in {**STEPS, **WHOLE}:
+            if name in sends:
+                rows.append((name, best[name] - loop - sends[name] * send))
+            else:
+                rows.append((f"{name} (Starlette is not installed)", None))
         await lifespan.wait_for_shutdown()
         nursery.cancel_scope.cancel()
     return rows
@@ -236,8 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-n", "--calls", type=int, default=20_000, help="per round (20,000)")
-    parser.add_argument("--rounds", type=int, default=5, help="the best counts (5)")
+    parser.add_argument("-n", "--calls", type=int, default=5_000, help="per round (5,000)")
+    parser.add_argument("--rounds", type=int, default=20, help="the best counts (20)")
     default_core = 0 if hasattr(os, "sched_getaffinity") and 0 in os.sched_getaffinity(0) else None
     parser.add_argument("--core", type=int, default=default_core, help="pin to this core (0)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin")
