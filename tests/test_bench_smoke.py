@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 from bench import conformance, run
 
@@ -180,3 +181,142 @@ def test_without_wrk_the_http_scenarios_say_how_to_install_it(
     monkeypatch.setattr(run.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match=r"apt-get install -y wrk"):
         run.ensure_wrk()
+
+
+def test_perrequest_measures_raw_and_trioweb_on_both_servers(tmp_path: Path) -> None:
+    """``bench.perrequest``: each target through stock Hypercorn's and the layer's connection
+    code, in process; every response was checked, and the report has the own cost over raw."""
+    out = tmp_path / "perrequest.json"
+    command = [
+        *(sys.executable, "-m", "bench.perrequest", "--targets", "raw,trioweb"),
+        *("-n", "300", "--rounds", "2", "--warmup", "20", "--repeats", "1", "--out", str(out)),
+    ]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+
+    data = json.loads(out.read_text())
+    assert data["errors"] == []
+    scenarios = ["plain", "json", "form", "stream"]
+    assert data["settings"]["gc_threshold"] == [20_000, 10, 10]
+    assert set(data["client_us"]) == set(scenarios)
+    for target in ("trioweb", "raw"):
+        (figures,) = data["runs"][target]
+        for server in ("stock", "layer"):
+            for scenario in scenarios:
+                result = figures[server][scenario]
+                assert result["checked"] == 20 + 300  # the warm-up's too
+                assert len(result["rounds"]) == 2
+                assert min(result["rounds"]) > 0
+    plain = data["summary"]["plain"]["layer"]
+    assert set(plain["raw"]) == {"us"}
+    assert plain["raw"]["us"]["median"] == round(min(figures["layer"]["plain"]["rounds"]), 2)
+    trioweb, raw = data["runs"]["trioweb"][0]["layer"]["plain"], figures["layer"]["plain"]
+    ratios = [t / r for t, r in zip(trioweb["rounds"], raw["rounds"], strict=True)]
+    own = (sum(ratios) / 2 - 1) * min(raw["rounds"])  # the median of two ratios
+    assert plain["trioweb"]["own_us"]["median"] == pytest.approx(own, abs=0.01)
+    table = out.with_suffix(".md").read_text()
+    assert "| plain | layer | trioweb |" in table
+    assert "The client alone (null server)" in table
+
+
+async def test_perrequest_catches_a_wrong_response() -> None:
+    """A response with the wrong body or status fails the run instead of being counted."""
+    from bench import perrequest
+
+    async with perrequest.serving("null", None, "plain") as served:
+        client = served.connect()
+        status, body = await client.exchange(perrequest.request_bytes("json"))
+        client.close()
+    assert (status, body) == (200, b"ok")
+    with pytest.raises(perrequest.BadResponse, match="unexpected body"):
+        perrequest.Checker("json")(status, body)
+    with pytest.raises(perrequest.BadResponse, match="status 500"):
+        perrequest.Checker("plain")(500, b"ok")
+    check = perrequest.Checker("json")
+    check(200, b'{"hello":"alice"}')  # spacing is the framework's business
+    with pytest.raises(perrequest.BadResponse):
+        check(200, b'{"hello": "alice"}')  # but every response is the same
+    assert check.checked == 1
+
+
+async def test_perrequest_serves_through_the_layer_and_puts_its_read_back() -> None:
+    """In process through the layer: the chunked stream arrives whole, a connection the server
+    closes (``Connection: close``) is replaced as wrk does, and the layer's read function is
+    restored afterwards."""
+    from bench import perrequest
+    from trioweb._layer import _connection
+
+    read = _connection._receive
+    figures = await perrequest.measure("raw", "layer", ["stream"], requests=30, rounds=1, warmup=0)
+    assert figures["stream"]["checked"] == 30
+    assert figures["stream"]["connections"] == 1
+    async with perrequest.serving("layer", perrequest.APPS["raw"], "plain") as served:
+        client = served.connect()
+        closing = b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        assert await client.exchange(closing) == (200, b"ok")
+        assert await client.exchange(perrequest.request_bytes("plain")) == (200, b"ok")
+        assert client.connections == 2
+        client.close()
+    assert _connection._receive is read
+
+
+async def test_perrequest_client_notices_a_server_that_hangs_up() -> None:
+    """A server that closes the connection without answering fails the exchange."""
+    from bench import perrequest
+
+    async def hang_up(stream: perrequest.ServerStream) -> None:
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        client = perrequest.Server(nursery, hang_up).connect()
+        with pytest.raises(ConnectionError, match="closed the connection"):
+            await client.exchange(perrequest.request_bytes("plain"))
+
+
+def test_breakdown_times_each_step_of_the_http_path() -> None:
+    """``bench.breakdown``: a row per step of trioweb's HTTP path, the whole calls, and the sum
+    of the steps against trioweb's whole call."""
+    command = [sys.executable, "-m", "bench.breakdown", "-n", "50", "--rounds", "1", "--no-pin"]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in finished.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| step")
+    }
+    from bench import breakdown
+
+    for name in [*breakdown.STEPS, "trioweb: app(scope, receive, send)", "sum of the steps"]:
+        name = name.strip().replace("of which", "… of which")
+        float(rows[name])  # a number, not "n/a": raises ValueError otherwise
+    assert "raw app: app(scope, receive, send)" in rows
+
+
+def test_perrequest_goes_on_without_a_worker_that_fails() -> None:
+    """A worker that dies is reported with its stderr and leaves the repeat; the others go on."""
+    from bench import perrequest
+
+    argv = ["--scenarios", "plain", "-n", "20", "--rounds", "2", "--warmup", "0", "--no-pin"]
+    args = perrequest.parse_args(argv)
+    figures, errors = perrequest.run_repeat(["raw", "no-such-target"], ["layer"], args)
+    (error,) = errors
+    assert error["target"] == "no-such-target"
+    assert "it exited" in error["error"]
+    assert "KeyError" in error["error"]  # the worker's stderr
+    assert figures["no-such-target"] == {}
+    assert figures["raw"]["layer"]["plain"]["checked"] == 20
+
+
+@pytest.mark.deadline(30)  # virtual seconds (autojump_clock)
+@pytest.mark.parametrize("server", ["stock", "layer"])
+async def test_perrequest_connections_wait_for_their_turn(
+    server: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A connection idle while the other workers take their turns (longer than Hypercorn's
+    default keep-alive timeout of 5 s) is still open for the next round."""
+    from bench import perrequest
+
+    async with perrequest.session("raw", server, "plain", warmup=1) as measured:
+        await trio.sleep(10)
+        await measured.run(1)
+        assert measured.totals() == {"checked": 2, "connections": 1}
