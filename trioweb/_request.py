@@ -73,15 +73,15 @@ class BaseRequest(SansIORequest):
         client = scope.get("client")
         server = scope.get("server")
         self.scope = scope
-        super().__init__(
-            method=scope.get("method", "GET"),
-            scheme=scope.get("scheme", "http"),
-            server=(server[0], server[1]) if server is not None else None,
-            root_path=scope.get("root_path", ""),
-            path=path_in_app(scope),
-            query_string=scope.get("query_string", b""),
-            headers=_LAZY,  # made from the scope on first use: see ``headers``
-            remote_addr=client[0] if client is not None else None,
+        super().__init__(  # positional, in the order of werkzeug's signature (cheaper)
+            scope.get("method", "GET"),  # method
+            scope.get("scheme", "http"),  # scheme
+            (server[0], server[1]) if server is not None else None,  # server
+            scope.get("root_path", ""),  # root_path
+            path_in_app(scope),  # path
+            scope.get("query_string", b""),  # query_string
+            _LAZY,  # headers: made from the scope on first use (see ``headers``)
+            client[0] if client is not None else None,  # remote_addr
         )
         #: The matched :class:`werkzeug.routing.Rule`, or ``None`` before matching or on a 404.
         self.url_rule: Rule | None = None

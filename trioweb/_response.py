@@ -219,8 +219,11 @@ def coerce_response(value: Any, response_class: type[Response]) -> Response:
     chunks (streamed), each optionally in ``(body, status)``, ``(body, headers)`` or
     ``(body, status, headers)``. Anything else, ``None`` included, is a ``TypeError``.
     """
-    if type(value) is str or type(value) is bytes:  # the usual case, first
+    kind = type(value)  # the usual cases first
+    if kind is str or kind is bytes:
         return response_class(value)
+    if kind is dict:
+        return response_class(json_body(value), mimetype="application/json")
     status: int | str | None = None
     headers: Any = None
     if isinstance(value, tuple):

@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeAlias, TypeVar
 
 from werkzeug.exceptions import default_exceptions
 
+from ._pipeline import never_suspends
 from ._types import ErrorHandler, ViewFunc
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,6 +94,11 @@ class Scaffold:
             for kind in ("request", "websocket")
         }
         self.error_handlers: dict[type[BaseException], ErrorHandler] = {}
+        # Whether one of its before/after_request hooks or error handlers could suspend (see
+        # trioweb._pipeline.cannot_suspend): then every request under it gets a handler scope.
+        # Set at registration, never cleared (a replaced error handler leaves it set: more
+        # scopes than needed, never fewer).
+        self._requests_may_wait = False
         #: Functions returning a dict of names for templates (see :meth:`context_processor`).
         self.context_processors: list[Callable[[], Any]] = []
 
@@ -178,6 +184,8 @@ class Scaffold:
     def _hook(self, phase: Phase, kind: Kind, func: F) -> F:
         require_async(func, f"{phase}_{kind} function")
         self.hooks[(phase, kind)].append(func)
+        if kind == "request" and phase != "teardown" and not never_suspends(func):
+            self._requests_may_wait = True
         return func
 
     def before_request(self, func: F) -> F:
@@ -228,6 +236,8 @@ class Scaffold:
         """The non-decorator form of :meth:`errorhandler`."""
         require_async(func, "error handler")
         self.error_handlers[exception_class(code_or_exception)] = func
+        if not never_suspends(func):
+            self._requests_may_wait = True
 
     # Templates ---------------------------------------------------------------------------------
 
