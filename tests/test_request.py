@@ -15,6 +15,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 import trioweb
 from trioweb import Blueprint, TrioWeb, request, websocket
+from trioweb._formparser import Body
 
 
 def _chunk(body: bytes, more: bool) -> dict[str, Any]:
@@ -464,6 +465,35 @@ async def test_a_failed_body_read_fails_the_same_way_again() -> None:
 
     async with app.test_client() as client:
         assert await (await client.post("/", data=b"x" * 11)).get_data() == b"same: True"
+
+
+async def test_readers_of_one_body_take_turns_and_each_gets_all_of_it() -> None:
+    """The view and the disconnect listener may read a body at once: one reads from the client
+    while the others wait, then each gets the whole body; the client's messages are read once."""
+    to_body, from_client = trio.open_memory_channel[dict[str, Any]](2)
+    receives = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal receives
+        receives += 1
+        return await from_client.receive()
+
+    body = Body(receive, [], limit=None)
+    read: list[bytes] = []
+
+    async def reader() -> None:
+        read.append(await body.read())
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()
+            assert (read, receives) == ([], 1)  # one waits for the client, two wait for it
+            await to_body.send({"type": "http.request", "body": b"he", "more_body": True})
+            await to_body.send({"type": "http.request", "body": b"llo", "more_body": False})
+    assert read == [b"hello"] * 3
+    assert receives == 2
 
 
 async def test_body_within_the_limit_is_accepted() -> None:

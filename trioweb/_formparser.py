@@ -2,8 +2,9 @@
 
 Rules:
 
-* The body is read lazily, in whichever task asks for it, and at most once; a lock serialises
-  readers (the view, and the disconnect listener that drains what the view left unread).
+* The body is read lazily, in whichever task asks for it, and at most once; one reader at a time
+  (the view, or the disconnect listener that drains what the view left unread), a second one
+  waits for the first.
 * ``MAX_CONTENT_LENGTH`` is enforced twice: up front against ``Content-Length`` and while the
   chunks arrive, so an oversized upload is refused with ``413`` after at most ``limit`` bytes have
   been buffered, never after all of them.
@@ -32,7 +33,17 @@ class Body:
     scope's, where ``Content-Length`` is read when the body is first read (most requests never
     read theirs, so building a ``Body`` costs a few attribute stores)."""
 
-    __slots__ = ("_chunks", "_error", "_headers", "_lock", "_receive", "_size", "complete", "limit")
+    __slots__ = (
+        "_chunks",
+        "_done_reading",
+        "_error",
+        "_headers",
+        "_reading",
+        "_receive",
+        "_size",
+        "complete",
+        "limit",
+    )
 
     def __init__(
         self, receive: Receive, headers: Iterable[tuple[bytes, bytes]], *, limit: int | None
@@ -42,7 +53,8 @@ class Body:
         self.limit = limit
         self._chunks: list[bytes] = []
         self._size = 0
-        self._lock: trio.Lock | None = None  # made by the first reader
+        self._reading = False  # a reader is in _fill
+        self._done_reading: trio.Event | None = None  # made by a reader that waits for another
         self._error: Exception | None = None
         #: True once the last chunk (``more_body`` false) has arrived.
         self.complete = False
@@ -67,20 +79,22 @@ class Body:
         return False
 
     async def _fill_alone(self) -> None:
-        # One reader at a time: a second one waits for the lock. The first takes it without
-        # waiting (trio.Lock.acquire would yield to the scheduler even then: a third of a
-        # small form's cost); _fill is a checkpoint on every path.
-        lock = self._lock
-        if lock is None:
-            lock = self._lock = trio.Lock()
-        if lock.locked():
-            await lock.acquire()
-        else:
-            lock.acquire_nowait()
+        # One reader at a time (the view, or the listener's listen task draining for it): a
+        # second one waits until the first is done. No lock: trio.Lock.acquire yields to the
+        # scheduler even when the lock is free, a third of a small form's cost; _fill is a
+        # checkpoint on every path.
+        while self._reading:
+            if self._done_reading is None:
+                self._done_reading = trio.Event()
+            await self._done_reading.wait()
+        self._reading = True
         try:
             await self._fill()
         finally:
-            lock.release()
+            self._reading = False
+            if self._done_reading is not None:
+                self._done_reading.set()
+                self._done_reading = None
 
     async def _fill(self) -> None:
         if self._error is None and not self.complete and self.limit is not None and not self._size:

@@ -257,19 +257,6 @@ class Request(BaseRequest):
         """``await request.json``: :meth:`get_json` with defaults."""
         return self.get_json()
 
-    async def _load_form(self) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
-        if self._form is None:
-            data = await self.get_data()
-            self._form = parse_form(
-                data,
-                self.mimetype,
-                self.mimetype_params,
-                max_content_length=self.max_content_length,
-                max_form_memory_size=self.max_form_memory_size,
-                max_form_parts=self.max_form_parts,
-            )
-        return self._form
-
     @property
     def form(self) -> Awaitable[MultiDict[str, str]]:
         """``await request.form``: urlencoded or multipart fields (empty for other types).
@@ -285,7 +272,21 @@ class Request(BaseRequest):
         return self._form_part(1)
 
     async def _form_part(self, index: int) -> Any:
-        return (await self._load_form())[index]
+        """The fields (0) or the files (1), the body read and parsed on first use. A checkpoint."""
+        form = self._form
+        if form is None:
+            data = await self.body.read()
+            form = self._form = parse_form(
+                data,
+                self.mimetype,
+                self.mimetype_params,
+                max_content_length=self.max_content_length,
+                max_form_memory_size=self.max_form_memory_size,
+                max_form_parts=self.max_form_parts,
+            )
+        else:
+            await trio.lowlevel.checkpoint()
+        return form[index]
 
     def close(self) -> None:
         """Close the uploaded files, which may be spooled to disk (trioweb calls this once the
