@@ -91,6 +91,43 @@ async def test_teardown_runs_when_the_server_cancels_the_connection(
         }
 
 
+@pytest.mark.parametrize("view_awaits", [True, False])
+async def test_teardown_sees_the_views_error_when_the_server_cancels_its_error_page(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture, view_awaits: bool
+) -> None:
+    """A view that failed, whose 500 page the server is still sending when it cancels the
+    connection: the teardown hooks get the view's error, whether the view was watched for a
+    disconnect (it awaits) or not."""
+    app = TrioWeb(__name__)
+    sending, seen = trio.Event(), []
+
+    async def awaits() -> str:
+        await trio.lowlevel.checkpoint()
+        raise RuntimeError("boom")
+
+    async def cannot_wait() -> str:
+        raise RuntimeError("boom")
+
+    app.route("/")(awaits if view_awaits else cannot_wait)
+
+    @app.teardown_request
+    async def teardown(error: BaseException | None) -> None:
+        seen.append(error)
+
+    class StuckServer(ASGIPeer):
+        async def send(self, message: dict[str, Any]) -> None:
+            sending.set()
+            await trio.sleep_forever()  # a client that does not read
+
+    server = StuckServer([{"type": "http.request", "body": b""}])
+    with caplog.at_level(logging.CRITICAL, logger="trioweb"):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.serve, app, http_scope("/", headers=[(b"host", b"x")]))
+            await sending.wait()
+            server.cancel_scope.cancel()
+    assert [type(error) for error in seen] == [RuntimeError]
+
+
 async def test_the_ending_is_bounded_by_teardown_timeout(
     autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 import trio
 
@@ -65,6 +65,7 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
     guard = app._guard
     guard.http_in_flight += 1
     outcome = _NOTHING_YET
+    answer: _Answer | None = None
     try:
         if _pipeline.cannot_suspend(app, request):
             # Nothing in the dispatch can wait, so nothing could cancel it: no handler scope and
@@ -73,30 +74,47 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
             outcome = await _pipeline.dispatch_request(app, request)
             assert outcome.response is not None
             if outcome.response.is_streamed:
-                outcome = await _answer_watched(app, request, receive, send, outcome)
+                answer = _Answer(outcome)
+                await _answer_watched(app, request, receive, send, answer)
             else:
                 outcome = await _send_response(request, send, outcome)
         else:
-            outcome = await _answer_watched(app, request, receive, send, None)
+            answer = _Answer()
+            await _answer_watched(app, request, receive, send, answer)
     finally:  # also when the server cancels the connection: the ending is shielded
         guard.http_in_flight -= 1
+        if answer is not None:
+            outcome = answer.outcome
         await _pipeline.end_request(app, request, outcome)
 
 
+@final
+class _Answer:
+    """What a watched request has come to, for its ending: also when the server cancels it
+    half-way (the outcome of a dispatch whose response was being sent, say)."""
+
+    __slots__ = ("dispatched", "outcome")
+
+    def __init__(self, outcome: Outcome | None = None) -> None:
+        self.outcome = _NOTHING_YET if outcome is None else outcome
+        #: Whether the dispatch has run (or had, before the watch began).
+        self.dispatched = outcome is not None
+
+
 async def _answer_watched(
-    app: TrioWeb, request: Request, receive: Receive, send: Send, outcome: Outcome | None
-) -> Outcome:
-    """Dispatch (unless ``outcome`` is given) and send in the handler scope, which the app's
-    disconnect listener cancels if the client leaves first."""
+    app: TrioWeb, request: Request, receive: Receive, send: Send, answer: _Answer
+) -> None:
+    """Dispatch (unless done) and send in the handler scope, which the app's disconnect
+    listener cancels if the client leaves first; ``answer`` follows the outcome."""
     listener = app._disconnect_listener
     if listener is None:  # served without a lifespan: a listener of its own
         async with trio.open_nursery() as nursery:
             listener = DisconnectListener(app.config["DISCONNECT_LISTENER_DELAY"])
             nursery.start_soon(listener.run)
-            outcome = await _answer_watched_by(listener, app, request, receive, send, outcome)
+            await _answer_watched_by(listener, app, request, receive, send, answer)
             nursery.cancel_scope.cancel()
-        return outcome
-    return await _answer_watched_by(listener, app, request, receive, send, outcome)
+    else:
+        await _answer_watched_by(listener, app, request, receive, send, answer)
 
 
 async def _answer_watched_by(
@@ -105,27 +123,26 @@ async def _answer_watched_by(
     request: Request,
     receive: Receive,
     send: Send,
-    outcome: Outcome | None,
-) -> Outcome:
+    answer: _Answer,
+) -> None:
     handler_scope = trio.CancelScope()
     watch = HttpWatch(request.body, receive, handler_scope)
     listener.watch_http(watch)
-    result = _NOTHING_YET if outcome is None else outcome
     try:
         try:
             with handler_scope:
-                if outcome is None:
-                    result = await _pipeline.dispatch_request(app, request)
-                result = await _send_response(request, send, result)
+                if not answer.dispatched:
+                    answer.outcome = await _pipeline.dispatch_request(app, request)
+                    answer.dispatched = True
+                answer.outcome = await _send_response(request, send, answer.outcome)
         except Exception as error:  # what a disconnect's cancellation dragged out of a nursery
             log.exception("Error while answering %s %s", request.method, request.path)
-            result = Outcome(error=error)
+            answer.outcome = Outcome(error=error)
     finally:
         stopped = listener.unwatch_http(watch)
         if stopped is not None:  # its listen task is cancelled: no task outlives a request
             with trio.CancelScope(shield=True):
                 await stopped.wait()
-    return result
 
 
 async def _send_response(request: Request, send: Send, outcome: Outcome) -> Outcome:
