@@ -88,17 +88,19 @@ async def handle_http(app: TrioWeb, scope: Scope, receive: Receive, send: Send) 
         await _pipeline.end_request(app, request, outcome)
 
 
+_NOTHING_YET = Outcome()
+
+
 @final
 class _Answer:
     """What a watched request has come to, for its ending: also when the server cancels it
     half-way (the outcome of a dispatch whose response was being sent, say)."""
 
-    __slots__ = ("dispatched", "outcome")
+    __slots__ = ("outcome",)
 
-    def __init__(self, outcome: Outcome | None = None) -> None:
-        self.outcome = _NOTHING_YET if outcome is None else outcome
-        #: Whether the dispatch has run (or had, before the watch began).
-        self.dispatched = outcome is not None
+    def __init__(self, outcome: Outcome = _NOTHING_YET) -> None:
+        #: ``_NOTHING_YET`` until the dispatch has run (a dispatch never returns that object).
+        self.outcome = outcome
 
 
 async def _answer_watched(
@@ -131,9 +133,8 @@ async def _answer_watched_by(
     try:
         try:
             with handler_scope:
-                if not answer.dispatched:
+                if answer.outcome is _NOTHING_YET:
                     answer.outcome = await _pipeline.dispatch_request(app, request)
-                    answer.dispatched = True
                 answer.outcome = await _send_response(request, send, answer.outcome)
         except Exception as error:  # what a disconnect's cancellation dragged out of a nursery
             log.exception("Error while answering %s %s", request.method, request.path)
@@ -155,9 +156,6 @@ async def _send_response(request: Request, send: Send, outcome: Outcome) -> Outc
         log.exception("Error while answering %s %s", request.method, request.path)
         return Outcome(error=error)
     return outcome
-
-
-_NOTHING_YET = Outcome()
 
 
 async def handle_websocket(app: TrioWeb, scope: Scope, receive: Receive, send: Send) -> None:

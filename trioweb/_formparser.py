@@ -35,10 +35,9 @@ class Body:
 
     __slots__ = (
         "_chunks",
-        "_done_reading",
         "_error",
         "_headers",
-        "_reading",
+        "_lock",
         "_receive",
         "_size",
         "complete",
@@ -53,8 +52,7 @@ class Body:
         self.limit = limit
         self._chunks: list[bytes] = []
         self._size = 0
-        self._reading = False  # a reader is in _fill
-        self._done_reading: trio.Event | None = None  # made by a reader that waits for another
+        self._lock: trio.Lock | None = None  # made by the first reader
         self._error: Exception | None = None
         #: True once the last chunk (``more_body`` false) has arrived.
         self.complete = False
@@ -79,22 +77,20 @@ class Body:
         return False
 
     async def _fill_alone(self) -> None:
-        # One reader at a time (the view, or the listener's listen task draining for it): a
-        # second one waits until the first is done. No lock: trio.Lock.acquire yields to the
-        # scheduler even when the lock is free, a third of a small form's cost; _fill is a
-        # checkpoint on every path.
-        while self._reading:
-            if self._done_reading is None:
-                self._done_reading = trio.Event()
-            await self._done_reading.wait()
-        self._reading = True
+        # One reader at a time (the view, or the listener's listen task draining for it). A
+        # free lock is taken without waiting: trio.Lock.acquire would yield to the scheduler even
+        # then, a third of a small form's cost. _fill is a checkpoint on every path.
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = trio.Lock()
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()
         try:
             await self._fill()
         finally:
-            self._reading = False
-            if self._done_reading is not None:
-                self._done_reading.set()
-                self._done_reading = None
+            lock.release()
 
     async def _fill(self) -> None:
         if self._error is None and not self.complete and self.limit is not None and not self._size:
